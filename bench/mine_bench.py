@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT / "src"))
 import git  # noqa: E402
 
 from skillforge.analyze import GitTree, analyze_change_labels, language_of  # noqa: E402
-from skillforge.analyze.report import workspace_report  # noqa: E402
+from skillforge.stats import workspace_report  # noqa: E402
 from skillforge.analyze.split import load_test_config  # noqa: E402
-from skillforge.analyze.stage import Filters, run_analyze  # noqa: E402
+from skillforge.stages.analyze import Filters, run_analyze  # noqa: E402
 from skillforge.mine.local import mine_local  # noqa: E402
 from skillforge.workspace import Workspace  # noqa: E402
 

@@ -35,11 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from skillforge.config import Settings  # noqa: E402
-from skillforge.repos import RepoSet  # noqa: E402
+from skillforge.settings import Settings  # noqa: E402
+from skillforge.gitio import RepoSet  # noqa: E402
 from skillforge.skills import REGISTRY, ScoreContext  # noqa: E402
-from skillforge.validate.backend import Backend, workspace_environments  # noqa: E402
-from skillforge.validate.pool import WarmPool, pool_factory  # noqa: E402
+from skillforge.execution.backend import Backend, workspace_environments  # noqa: E402
+from skillforge.execution.pool import WarmPool, pool_factory  # noqa: E402
 from skillforge.workspace import Workspace  # noqa: E402
 
 SKILLS = ("editing", "test_generation", "reproduction")
@@ -78,8 +78,8 @@ class _Timing:
 
 
 def build_sample(root: Path) -> Path:
-    from skillforge.pipeline import run_recipe
-    from skillforge.recipe import load_run_recipe
+    from skillforge.stages.run import run_recipe
+    from skillforge.stages.recipe import load_run_recipe
 
     ws_dir = root / "sample-ws"
     print(f"building the sample dataset in {ws_dir} (recipes/sample.yaml) ...", flush=True)

@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from skillforge.validate.swebench import SWEBenchOptions, read_instances, validate_instances
+from skillforge.swebench.validate import SWEBenchOptions, read_instances, validate_instances
 
 
 def main(argv: list[str] | None = None) -> int:

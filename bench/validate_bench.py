@@ -40,16 +40,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from skillforge.analyze.stage import run_analyze  # noqa: E402
-from skillforge.config import Settings  # noqa: E402
+from skillforge.stages.analyze import run_analyze  # noqa: E402
+from skillforge.settings import Settings  # noqa: E402
 from skillforge.execution import RunSpec  # noqa: E402
 from skillforge.mine.local import mine_local  # noqa: E402
-from skillforge.repos import RepoSet  # noqa: E402
-from skillforge.validate.backend import Backend  # noqa: E402
-from skillforge.validate.client import docker_client  # noqa: E402
-from skillforge.validate.images import LABEL_KIND, disk_usage, list_images, remove_container  # noqa: E402
-from skillforge.validate.pipeline import ValidateOptions, Validator, default_workers  # noqa: E402
-from skillforge.validate.sandbox import DockerExecutor  # noqa: E402
+from skillforge.gitio import RepoSet  # noqa: E402
+from skillforge.execution.backend import Backend  # noqa: E402
+from skillforge.execution.client import docker_client  # noqa: E402
+from skillforge.execution.images import LABEL_KIND, disk_usage, list_images, remove_container  # noqa: E402
+from skillforge.stages.validate import ValidateOptions, Validator, default_workers  # noqa: E402
+from skillforge.execution.sandbox import DockerExecutor  # noqa: E402
 from skillforge.workspace import Workspace  # noqa: E402
 
 SAMPLE_NAME = "skillforge-samples/minicalc"
@@ -71,8 +71,8 @@ class RecordingExecutor(DockerExecutor):
 
 
 def make_workspace(root: Path, repo: Path | None, name: str | None, limit: int | None) -> tuple[Workspace, str, dict]:
-    from skillforge.pipeline import SAMPLES_DIR
-    from skillforge.recipe import load_run_recipe
+    from skillforge.stages.run import SAMPLES_DIR
+    from skillforge.stages.recipe import load_run_recipe
     from skillforge.sample import generate_sample_repo
 
     ws = Workspace(root / "ws")
@@ -204,7 +204,7 @@ def main() -> None:
         if args.revalidate:
             from skillforge.evaluate import backend_for_dataset
             from skillforge.export.hf import export_hf
-            from skillforge.validate.pipeline import read_exported_instances, revalidate_dataset
+            from skillforge.stages.validate import read_exported_instances, revalidate_dataset
 
             out = root / "dataset"
             export_hf(ws, out)

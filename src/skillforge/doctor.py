@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import DEBIAN_SUITES, Settings
+from skillforge.settings import DEBIAN_SUITES, Settings
 
 
 @dataclass

@@ -18,13 +18,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Settings
-from .execution import InfraError
-from .repos import RepoError, RepoHandle
-from .schema import SKILLS, Instance, repo_slug
-from .skills import REGISTRY
-from .validate.backend import ENVIRONMENTS_FILE, Backend
-from .workspace import Workspace
+from skillforge.settings import Settings
+from skillforge.execution import InfraError
+from skillforge.gitio import RepoError, RepoHandle
+from skillforge.schema import SKILLS, Instance, repo_slug
+from skillforge.skills import REGISTRY
+from skillforge.execution.backend import ENVIRONMENTS_FILE, Backend
+from skillforge.workspace import Workspace
 
 
 class EvalError(ValueError):
@@ -97,7 +97,7 @@ def backend_for_dataset(dataset: str | Path, *, workspace: str | Path | None = N
     if env_file.exists():
         backend.load(env_file)
     if ws is not None:
-        from .validate.backend import workspace_environments
+        from skillforge.execution.backend import workspace_environments
 
         for env in workspace_environments(ws):
             backend.environments.setdefault(env.name, env)
@@ -158,7 +158,7 @@ def evaluate(instances: list[Instance], predictions: dict[str, list[str]], backe
         try:
             ctx = backend.context(inst.environment, f"{inst.instance_id}/pred{j}") if backend else None
             if ctx is None:
-                from .skills import ScoreContext
+                from skillforge.skills import ScoreContext
 
                 ctx = ScoreContext(None)
             return inst, j, skill.score(inst, answer, ctx).value, None

@@ -47,6 +47,8 @@ from typing import Any
 import git
 import yaml
 
+from skillforge.resources import resource_dir
+
 __all__ = [
     "DEFAULT_FIXTURES",
     "SAMPLE_REPO",
@@ -60,7 +62,7 @@ __all__ = [
 
 #: Bump when the replay logic changes in a way that changes the generated repository.
 GENERATOR_VERSION = "1"
-DEFAULT_FIXTURES = Path(__file__).resolve().parents[2] / "samples" / "minicalc"
+DEFAULT_FIXTURES = resource_dir("samples") / "minicalc"
 SAMPLE_REPO = "skillforge-samples/minicalc"
 MARKER = "skillforge-sample"  # file under .git/ holding the fixtures' fingerprint
 

@@ -16,13 +16,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workspaces import CODE_PATCH, ENVIRONMENT, RECIPE, REFERENCE_COMMIT, REPO, TEST_PATCH, build_workspace  # noqa: E402
 
 from skillforge.cli.main import app  # noqa: E402
-from skillforge.export.formats import export_dataset  # noqa: E402
+from skillforge.stages.export import export_dataset  # noqa: E402
 from skillforge.export.swebench import SWEBENCH_FIELDS, export_swebench  # noqa: E402
 from skillforge.export.verl import export_verl  # noqa: E402
-from skillforge.recipe import ExportSpec  # noqa: E402
+from skillforge.stages.recipe import ExportSpec  # noqa: E402
 from skillforge.schema import SKILLS  # noqa: E402
 from skillforge.skills import REGISTRY, ScoreContext  # noqa: E402
-from skillforge.validate.swebench import read_instances  # noqa: E402
+from skillforge.swebench.validate import read_instances  # noqa: E402
 
 
 def test_swebench_jsonl_rows(tmp_path):

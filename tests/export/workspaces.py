@@ -10,8 +10,8 @@ from skillforge.skills.localization import LocalizationInstance
 from skillforge.skills.reproduction import ReproductionInstance
 from skillforge.skills.review import ReviewInstance
 from skillforge.skills.test_generation import MutantSpec, TestGenerationInstance
-from skillforge.validate.backend import environment_name
-from skillforge.validate.recipes import EnvRecipe
+from skillforge.execution.backend import environment_name
+from skillforge.environments.recipes import EnvRecipe
 from skillforge.workspace import Workspace
 
 REPO = "acme/calc"

@@ -24,7 +24,7 @@ DOCKER_SKILLS = ("test_generation", "review", "reproduction")
 
 @pytest.fixture(scope="session")
 def minicalc(tmp_path_factory) -> Path:
-    from skillforge.pipeline import SAMPLES_DIR
+    from skillforge.stages.run import SAMPLES_DIR
     from skillforge.sample import generate_sample_repo
 
     return generate_sample_repo(tmp_path_factory.mktemp("skills-sample") / "minicalc", SAMPLES_DIR / "minicalc")
@@ -32,7 +32,7 @@ def minicalc(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def analyzed_sample(minicalc, tmp_path_factory):
-    from skillforge.analyze.stage import run_analyze
+    from skillforge.stages.analyze import run_analyze
     from skillforge.mine.local import mine_local
     from skillforge.workspace import Workspace
 
@@ -45,8 +45,8 @@ def analyzed_sample(minicalc, tmp_path_factory):
 @pytest.fixture(scope="session")
 def sample_build(analyzed_sample):
     """number -> BuildInput of that sample PR (FAIL_TO_PASS from the sample's ground truth)."""
-    from skillforge.pipeline import SAMPLES_DIR
-    from skillforge.repos import RepoSet
+    from skillforge.stages.run import SAMPLES_DIR
+    from skillforge.gitio import RepoSet
     from skillforge.sample import load_history
     from skillforge.schema import pr_instance_id
     from skillforge.skills import BuildInput
@@ -97,11 +97,11 @@ def docker_engine():
 def validated_sample(docker_engine, minicalc, tmp_path_factory):
     """A workspace whose PRs #13 and #16 went through the real validation stage (one
     rerun), with PR #13 recorded as changed after review. Returns (workspace, summary)."""
-    from skillforge.analyze.stage import run_analyze
+    from skillforge.stages.analyze import run_analyze
     from skillforge.mine.local import mine_local
-    from skillforge.recipe import load_run_recipe
+    from skillforge.stages.recipe import load_run_recipe
     from skillforge.schema import pr_instance_id
-    from skillforge.validate.pipeline import ValidateOptions, Validator
+    from skillforge.stages.validate import ValidateOptions, Validator
     from skillforge.workspace import Workspace
 
     ws = Workspace(tmp_path_factory.mktemp("skills-docker") / "ws")

@@ -47,10 +47,10 @@ def write_dataset(out: Path, instances: list, split: str = "train") -> Path:
 
 def build_text_instances(root: Path) -> list:
     """Localization and review instances of the sample, without executing anything."""
-    from skillforge.analyze.stage import run_analyze
+    from skillforge.stages.analyze import run_analyze
     from skillforge.mine.local import mine_local
-    from skillforge.pipeline import SAMPLES_DIR
-    from skillforge.repos import RepoSet
+    from skillforge.stages.run import SAMPLES_DIR
+    from skillforge.gitio import RepoSet
     from skillforge.sample import generate_sample_repo
     from skillforge.schema import PRFacts, PullRecord
     from skillforge.skills import REGISTRY, BuildInput, Dropped
@@ -102,8 +102,8 @@ class SampleDataset:
 def sample_dataset(tmp_path_factory) -> SampleDataset:
     import docker
 
-    from skillforge.pipeline import run_recipe
-    from skillforge.recipe import load_run_recipe
+    from skillforge.stages.run import run_recipe
+    from skillforge.stages.recipe import load_run_recipe
     from skillforge.workspace import Workspace
 
     try:
@@ -124,7 +124,7 @@ def docker_labels():
     """Fails the test when it leaves agentic session containers behind."""
     import docker
 
-    from skillforge.validate.images import LABEL_KIND
+    from skillforge.execution.images import LABEL_KIND
 
     client = docker.from_env()
 

@@ -40,12 +40,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..schema import Analysis, FileChange
-from . import trivial as _trivial
-from .languages import adapter_for
-from .patch import FileDiff, PatchError, _hunk_counts, apply_patch_to_text, join_files, parse_patch, reverse_patch
-from .python import Entity, TouchResult, entities, module_name, parse, test_items, touch_entities
-from .split import TestConfig, is_test_module, layout, load_test_config, split_files
+from skillforge.schema import Analysis, FileChange
+from skillforge.analyze import trivial as _trivial
+from skillforge.analyze.languages import adapter_for
+from skillforge.analyze.patch import FileDiff, PatchError, _hunk_counts, apply_patch_to_text, join_files, parse_patch, reverse_patch
+from skillforge.analyze.python import Entity, TouchResult, entities, module_name, parse, test_items, touch_entities
+from skillforge.analyze.split import TestConfig, is_test_module, layout, load_test_config, split_files
 
 __all__ = [
     "AnalysisError",
@@ -168,7 +168,7 @@ _PARSED = _ParseCache()
 
 
 def _py_parser():
-    from .python import _parser
+    from skillforge.analyze.python import _parser
 
     return _parser()
 

@@ -36,7 +36,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .patch import parse_patch
+from skillforge.analyze.patch import parse_patch
 
 __all__ = ["Decontamination", "DecontaminationError", "NearDuplicates", "fingerprint", "jaccard"]
 

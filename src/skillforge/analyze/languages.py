@@ -49,7 +49,7 @@ from typing import ClassVar
 
 from tree_sitter import Language, Node, Parser, Tree
 
-from .python import Entity
+from skillforge.analyze.python import Entity
 
 __all__ = [
     "ADAPTERS",

@@ -58,9 +58,9 @@ from typing import ClassVar
 
 from tree_sitter import Node
 
-from ..schema import Analysis
-from .patch import parse_patch
-from .python import entities, parse
+from skillforge.schema import Analysis
+from skillforge.analyze.patch import parse_patch
+from skillforge.analyze.python import entities, parse
 
 __all__ = [
     "OPERATORS",

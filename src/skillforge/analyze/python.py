@@ -42,7 +42,7 @@ import tree_sitter_python as tspython
 from tree_sitter import Language, Node, Parser, Tree
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .split import TestConfig
+    from skillforge.analyze.split import TestConfig
 
 __all__ = [
     "Entity",

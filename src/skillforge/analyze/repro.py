@@ -81,10 +81,10 @@ from typing import TYPE_CHECKING
 
 from tree_sitter import Node
 
-from .python import _BLOCK_STATEMENTS, _assigned_names, _decorator_name, _definition, _text, module_name, parse, test_items
+from skillforge.analyze.python import _BLOCK_STATEMENTS, _assigned_names, _decorator_name, _definition, _text, module_name, parse, test_items
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .split import TestConfig
+    from skillforge.analyze.split import TestConfig
 
 __all__ = ["NotStandalone", "synthesize_script"]
 

@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
-from .patch import FileDiff, join_files, parse_patch
+from skillforge.analyze.patch import FileDiff, join_files, parse_patch
 
 __all__ = [
     "Kind",

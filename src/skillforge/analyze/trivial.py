@@ -35,8 +35,8 @@ from collections.abc import Callable
 
 from tree_sitter import Node, Tree
 
-from . import python as py
-from .languages import adapter_for
+from skillforge.analyze import python as py
+from skillforge.analyze.languages import adapter_for
 
 __all__ = ["KINDS", "change_kind", "combine", "parse_for"]
 

@@ -14,7 +14,7 @@ from enum import Enum
 import typer
 from rich.table import Table
 
-from .render import console, err_console, instances_table, phase_progress, prs_table
+from skillforge.cli.render import console, err_console, instances_table, phase_progress, prs_table
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                   help="Build, validate and export executable datasets of five atomic coding skills.")
@@ -35,7 +35,7 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def open_workspace(path: Path):
-    from ..workspace import Workspace
+    from skillforge.workspace import Workspace
 
     return Workspace(path)
 
@@ -55,7 +55,7 @@ def mine(
 ) -> None:
     """Mine merged pull requests (with their issues and reviews) into the workspace: from a local
     git history, or from GitHub (owner/name or --search)."""
-    from ..mine.local import MineError, mine_local
+    from skillforge.mine.local import MineError, mine_local
 
     ws = open_workspace(workspace)
     local = source is not None and Path(source).exists()
@@ -79,7 +79,7 @@ def mine(
         return
     if source is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", source):
         fail(f"{source}: neither an existing path nor a GitHub owner/name")
-    from ..mine.github import MineFilters, mine_github
+    from skillforge.mine.github import MineFilters, mine_github
 
     try:
         since_arg = "last" if since == "last" else (datetime.fromisoformat(since) if since else None)
@@ -103,7 +103,7 @@ def analyze(
     patch: Annotated[Path, typer.Option(help="unified diff file")],
 ) -> None:
     """Print the ground-truth labels of one patch as JSON (files, entities, tests)."""
-    from ..analyze import analyze_commit_patch
+    from skillforge.analyze import analyze_commit_patch
 
     if not patch.exists():
         fail(f"{patch}: no such patch file")
@@ -131,11 +131,11 @@ def validate(
     """Analyze mined PRs, then prove every candidate executable in Docker (gold scores 1, null scores 0);
     or, with --instances, compute FAIL_TO_PASS / PASS_TO_PASS of SWE-bench-format rows and compare them
     with the lists the rows came with."""
-    from ..analyze.stage import run_analyze
-    from ..validate.pipeline import ValidateOptions, Validator
+    from skillforge.stages.analyze import run_analyze
+    from skillforge.stages.validate import ValidateOptions, Validator
 
-    from ..analyze.hygiene import Decontamination, DecontaminationError
-    from ..analyze.stage import Filters
+    from skillforge.analyze.hygiene import Decontamination, DecontaminationError
+    from skillforge.stages.analyze import Filters
 
     if instances is not None and decontaminate is not None:
         fail("--decontaminate applies to a workspace's PRs, not to --instances")
@@ -143,8 +143,8 @@ def validate(
     if instances is not None and executor != "local":
         fail("--executor ray applies to a workspace's PRs, not to --instances")
     if executor == "local" and workers <= 0:
-        from ..config import Settings
-        from ..validate.pipeline import default_workers
+        from skillforge.settings import Settings
+        from skillforge.stages.validate import default_workers
 
         workers = default_workers(Settings.from_env())
     if instances is not None:
@@ -176,7 +176,7 @@ def validate(
 
 def validate_swebench(instances: Path, repos_dir: Path, out: Optional[Path], workspace: Optional[Path], workers: int,
                       reruns: int, recipes_dir: Optional[Path]) -> None:
-    from ..validate.swebench import SWEBenchOptions, summary_path, validate_instances
+    from skillforge.swebench.validate import SWEBenchOptions, summary_path, validate_instances
 
     if out is None:
         fail("--instances needs --out FILE.jsonl (where the validated rows go)")
@@ -204,7 +204,7 @@ def validate_swebench(instances: Path, repos_dir: Path, out: Optional[Path], wor
 
 
 def render_validation(ws, summary) -> None:
-    from .render import triage_table
+    from skillforge.cli.render import triage_table
 
     console.print(prs_table(ws))
     console.print(instances_table(ws))
@@ -240,8 +240,8 @@ def export(
 ) -> None:
     """Write validated instances as a Hugging Face dataset (one config per skill, with a dataset card),
     SWE-bench JSONL or verl parquet; optionally publish the folder on the Hugging Face Hub."""
-    from ..export.formats import FORMATS, export_dataset
-    from ..export.hub import DEFAULT_COMMIT_MESSAGE, HubError, push_to_hub as push
+    from skillforge.stages.export import FORMATS, export_dataset
+    from skillforge.export.hub import DEFAULT_COMMIT_MESSAGE, HubError, push_to_hub as push
 
     if format not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
@@ -272,17 +272,17 @@ def run(
     workspace: Annotated[Optional[Path], typer.Option("--workspace", "-w", help="workspace (default: the recipe's)")] = None,
 ) -> None:
     """Run every stage a recipe names: mine, analyze, validate, export."""
-    from ..pipeline import run_recipe
-    from ..recipe import RecipeError, load_run_recipe
+    from skillforge.stages.run import run_recipe
+    from skillforge.stages.recipe import RecipeError, load_run_recipe
 
     try:
         r = load_run_recipe(recipe)
     except RecipeError as e:
         fail(str(e))
-    from ..execution import InfraError
-    from ..export.hub import HubError
-    from ..mine.local import MineError
-    from ..repos import RepoError
+    from skillforge.execution import InfraError
+    from skillforge.export.hub import HubError
+    from skillforge.mine.local import MineError
+    from skillforge.gitio import RepoError
 
     ws_path = workspace or r.resolve(r.workspace) or Path(".skillforge") / r.name
     ws = open_workspace(ws_path)
@@ -313,8 +313,8 @@ def eval_(
     workers: Annotated[int, typer.Option(help="parallel scorers")] = 2,
 ) -> None:
     """Score predictions per skill with the same scorers that validated the dataset (Avg@k)."""
-    from ..evaluate import EvalError, backend_for_dataset, evaluate, load_instances, load_predictions
-    from ..schema import SKILLS
+    from skillforge.evaluate import EvalError, backend_for_dataset, evaluate, load_instances, load_predictions
+    from skillforge.schema import SKILLS
 
     if (predictions is None) == (model is None):
         fail("give exactly one of --predictions FILE or --model PATH")
@@ -324,7 +324,7 @@ def eval_(
             preds = load_predictions(predictions)
         else:
             try:
-                from ..train.generate import generate_answers
+                from skillforge.train.generate import generate_answers
             except ImportError as e:
                 fail(f"--model needs the training extra ({e}): pip install torch==2.13.0 'skillforge[train]'")
             with console.status(f"generating {k} answer(s) per instance with {model}"):
@@ -356,10 +356,10 @@ def images_base(
     python: Annotated[str, typer.Option(help="Python version, e.g. 3.11")] = "3.11",
 ) -> None:
     """Build (or reuse) the base image for a Python version: pulled when a registry answers, else from a Debian mirror."""
-    from ..config import Settings
-    from ..execution import InfraError
-    from ..validate.images import ensure_base_image
-    from ..validate.client import docker_client
+    from skillforge.settings import Settings
+    from skillforge.execution import InfraError
+    from skillforge.execution.images import ensure_base_image
+    from skillforge.execution.client import docker_client
 
     settings = Settings.from_env()
     try:
@@ -383,9 +383,9 @@ def images_ls(
     repo: Annotated[Optional[str], typer.Option(help="only this repository's env images (owner/name)")] = None,
 ) -> None:
     """List skillforge images and the disk they take (base layers counted once)."""
-    from ..execution import InfraError
-    from ..validate.client import docker_client
-    from ..validate.images import disk_usage, list_images
+    from skillforge.execution import InfraError
+    from skillforge.execution.client import docker_client
+    from skillforge.execution.images import disk_usage, list_images
 
     try:
         images = list_images(docker_client())
@@ -419,10 +419,10 @@ def images_prune(
     dry_run: Annotated[bool, typer.Option(help="show what would be removed, remove nothing")] = False,
 ) -> None:
     """Remove env images (with --all base images too) to reclaim disk; images in use are kept. Also removes run and setup containers left behind by a killed process."""
-    from ..execution import InfraError
-    from ..validate.client import docker_client
-    from ..validate.images import disk_usage, list_images, prune_images
-    from ..validate.sandbox import remove_leftover_containers
+    from skillforge.execution import InfraError
+    from skillforge.execution.client import docker_client
+    from skillforge.execution.images import disk_usage, list_images, prune_images
+    from skillforge.execution.sandbox import remove_leftover_containers
 
     keep: set[str] = set()
     if keep_workspace is not None:
@@ -450,7 +450,7 @@ def images_prune(
 @app.command()
 def doctor(workspace: Annotated[Optional[Path], typer.Option("--workspace", "-w")] = None) -> None:
     """Check Docker, git, base images, tokens and disk: what is missing and how to fix it."""
-    from ..doctor import run_checks
+    from skillforge.doctor import run_checks
 
     checks = run_checks(workspace)
     table = Table(title="skillforge doctor")
@@ -471,7 +471,7 @@ def report(
 ) -> None:
     """Per stage and per skill: candidates built, why the rest were dropped, and the share of
     test-touching PRs that yield a validated instance (after mine, analysis or validate)."""
-    from ..analyze.report import workspace_report
+    from skillforge.stats import workspace_report
 
     if not (workspace / "skillforge.db").exists():
         fail(f"{workspace}: no workspace here (run `skillforge mine` first)")
@@ -485,7 +485,7 @@ def report(
         console.print(f"decontaminated: {len(rep.decontaminated)} PRs excluded")
 
 
-from ..train.cli import train_options  # noqa: E402 - flags made from TrainConfig (no heavy imports)
+from skillforge.train.cli import train_options  # noqa: E402 - flags made from TrainConfig (no heavy imports)
 
 
 @app.command(no_args_is_help=True)
@@ -493,8 +493,8 @@ from ..train.cli import train_options  # noqa: E402 - flags made from TrainConfi
 def train(config: Optional[Path] = None, **overrides) -> None:
     """Train one policy with GRPO (TRL) on the skills of exported datasets; each skill's scorer is its reward.
     Every config field is also a flag; `--model tiny` makes a smoke run with a tiny model built on the spot."""
-    from ..train.cli import ConfigError, load_config, summary_table
-    from ..train.trainer import TrainError, train as run_training
+    from skillforge.train.cli import ConfigError, load_config, summary_table
+    from skillforge.train.trainer import TrainError, train as run_training
 
     try:
         cfg = load_config(config, overrides)

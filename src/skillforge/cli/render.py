@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..schema import SKILLS
-from ..workspace import Workspace
+from skillforge.schema import SKILLS
+from skillforge.workspace import Workspace
 
 console = Console()
 err_console = Console(stderr=True)
@@ -59,7 +59,7 @@ def instances_table(ws: Workspace) -> Table:
 def triage_table(ws: Workspace) -> Table:
     """Failures by triage class: PRs dropped or waiting on an error, candidates invalid or in error.
     Infrastructure classes (image build, install, sandbox) are never labels: their rows are retried."""
-    from ..validate.triage import CLASSES, INFRA, class_of_reason
+    from skillforge.execution.triage import CLASSES, INFRA, class_of_reason
 
     prs: Counter = Counter()
     cands: Counter = Counter()

@@ -20,12 +20,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ..schema import SKILLS
-from ..skills import REGISTRY
-from ..validate.backend import ENVIRONMENTS_FILE, workspace_environments
-from ..workspace import Workspace
+from skillforge.schema import SKILLS
+from skillforge.skills import REGISTRY
+from skillforge.execution.backend import ENVIRONMENTS_FILE, workspace_environments
+from skillforge.resources import resource
+from skillforge.workspace import Workspace
 
-DEFAULT_TEMPLATE = Path(__file__).resolve().parents[3] / "data_cards" / "skillforge.md.j2"
+CARD_TEMPLATE = ("data_cards", "skillforge.md.j2")  # a shipped resource (skillforge.resources)
 
 
 def features_for(model: type[BaseModel]):
@@ -123,7 +124,7 @@ def export_hf(ws: Workspace, out: str | Path, *, split: str = "train", template:
         task_categories=["text-generation"], tags=["code", "agents", "swe", "skillforge"], size_categories=[size],
         configs=configs,
     )
-    card = DatasetCard.from_template(card_data, template_path=str(template or DEFAULT_TEMPLATE),
+    card = DatasetCard.from_template(card_data, template_path=str(template or resource(*CARD_TEMPLATE)),
                                      stats=stats, rows=summary.rows, split=split, skills=SKILLS)
     card.save(str(out / "README.md"))
     (out / "skillforge_stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True))

@@ -80,7 +80,7 @@ def push_to_hub(folder: str | Path, repo_id: str, *, token: str | None = None, e
     """
     from huggingface_hub import HfApi, constants, get_token
 
-    from .. import __version__
+    from skillforge import __version__
 
     folder = Path(folder)
     if not folder.is_dir() or not any(folder.iterdir()):

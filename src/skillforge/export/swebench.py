@@ -36,11 +36,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..schema import PullRecord, repo_slug
-from ..skills.editing import EditingInstance
-from ..validate.backend import ENVIRONMENTS_FILE, workspace_environments
-from ..workspace import Workspace
-from .hf import ExportSummary, write_environments
+from skillforge.schema import PullRecord, repo_slug
+from skillforge.skills.editing import EditingInstance
+from skillforge.execution.backend import ENVIRONMENTS_FILE, workspace_environments
+from skillforge.workspace import Workspace
+from skillforge.export.hf import ExportSummary, write_environments
 
 SWEBENCH_FIELDS = ("instance_id", "repo", "base_commit", "patch", "test_patch", "problem_statement", "hints_text",
                    "created_at", "version", "environment_setup_commit", "FAIL_TO_PASS", "PASS_TO_PASS")

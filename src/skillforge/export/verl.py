@@ -25,11 +25,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..schema import SKILLS
-from ..skills import REGISTRY
-from ..validate.backend import ENVIRONMENTS_FILE
-from ..workspace import Workspace
-from .hf import ExportSummary, write_environments
+from skillforge.schema import SKILLS
+from skillforge.skills import REGISTRY
+from skillforge.execution.backend import ENVIRONMENTS_FILE
+from skillforge.workspace import Workspace
+from skillforge.export.hf import ExportSummary, write_environments
 
 DATA_SOURCE_PREFIX = "skillforge/"
 

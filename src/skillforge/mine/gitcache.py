@@ -18,8 +18,8 @@ from pathlib import Path
 
 import git
 
-from ..schema import repo_slug
-from .local import MineError
+from skillforge.schema import repo_slug
+from skillforge.mine.local import MineError
 
 _ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
 _REC = "\x00\x01SFREC\x01"

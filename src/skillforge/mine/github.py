@@ -40,15 +40,15 @@ from typing import Any, Literal
 
 from rich.console import Console
 
-from ..config import redact
-from ..schema import Issue, PullRecord, ReviewComment, pr_instance_id
-from ..workspace import Workspace
-from .gitcache import CommitInfo, GitCache
-from .github_api import DEFAULT_API_URL, ApiError, GithubApi, RequestStats, RetryPolicy
-from .http_cache import HttpCache
-from .local import MineError, diffs_for
-from .refs import closing_references, recognise_pr
-from .tokens import resolve_tokens
+from skillforge.settings import redact
+from skillforge.schema import Issue, PullRecord, ReviewComment, pr_instance_id
+from skillforge.workspace import Workspace
+from skillforge.mine.gitcache import CommitInfo, GitCache
+from skillforge.mine.github_api import DEFAULT_API_URL, ApiError, GithubApi, RequestStats, RetryPolicy
+from skillforge.mine.http_cache import HttpCache
+from skillforge.mine.local import MineError, diffs_for
+from skillforge.mine.refs import closing_references, recognise_pr
+from skillforge.mine.tokens import resolve_tokens
 
 log = logging.getLogger(__name__)
 

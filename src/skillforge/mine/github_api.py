@@ -42,9 +42,9 @@ from rich.console import Console
 from rich.errors import LiveError
 from urllib3.util.retry import Retry
 
-from .http_cache import HttpCache, normalise_url
-from .local import MineError
-from .tokens import token_fingerprint, token_label
+from skillforge.mine.http_cache import HttpCache, normalise_url
+from skillforge.mine.local import MineError
+from skillforge.mine.tokens import token_fingerprint, token_label
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import git
 
-from ..schema import Issue, PullRecord, pr_instance_id
-from ..workspace import Workspace
-from .refs import PRCommit, closing_references, recognise_pr
+from skillforge.schema import Issue, PullRecord, pr_instance_id
+from skillforge.workspace import Workspace
+from skillforge.mine.refs import PRCommit, closing_references, recognise_pr
 
 _SEP = "\x00\x01SFCOMMIT\x01"
 _SEP_FMT = "%x00%x01SFCOMMIT%x01"  # how git's --format writes _SEP

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..schema import SKILLS
-from .base import BuildInput, Dropped, Score, ScoreContext, Skill
-from .editing import Editing
-from .localization import Localization
-from .reproduction import Reproduction
-from .review import Review
-from .test_generation import TestGeneration
+from skillforge.schema import SKILLS
+from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
+from skillforge.skills.editing import Editing
+from skillforge.skills.localization import Localization
+from skillforge.skills.reproduction import Reproduction
+from skillforge.skills.review import Review
+from skillforge.skills.test_generation import TestGeneration
 
 REGISTRY: dict[str, Skill] = {s.name: s for s in (Localization(), Editing(), TestGeneration(), Reproduction(), Review())}
 assert tuple(REGISTRY) == SKILLS

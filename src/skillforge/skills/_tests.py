@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..execution import InfraError, RunResult
+from skillforge.execution import InfraError, RunResult
 
 
 def check_infra(result: RunResult) -> None:

@@ -11,8 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..execution import Executor, InfraError, RunResult, RunSpec
-from ..schema import Analysis, Difficulty, Instance, PRFacts, PullRecord
+from skillforge.execution import Executor, InfraError, RunResult, RunSpec
+from skillforge.schema import Analysis, Difficulty, Instance, PRFacts, PullRecord
 
 
 @dataclass

@@ -19,11 +19,11 @@ import re
 
 from pydantic import Field
 
-from ..execution import RunSpec
-from ..schema import Instance
-from ._tests import all_passed, check_infra, failing
-from .answers import extract_patch
-from .base import BuildInput, Dropped, Score, ScoreContext, Skill
+from skillforge.execution import RunSpec
+from skillforge.schema import Instance
+from skillforge.skills._tests import all_passed, check_infra, failing
+from skillforge.skills.answers import extract_patch
+from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
 
 MIN_LEAK_CHARS = 20
 REDACTED = "[code removed: it contains the solution]"

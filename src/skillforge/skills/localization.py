@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..schema import Instance
-from .answers import extract_lines
-from .base import BuildInput, Dropped, Score, ScoreContext, Skill
+from skillforge.schema import Instance
+from skillforge.skills.answers import extract_lines
+from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
 
 MAX_LISTED_FILES = 2000
 # source files of the languages the analyzers name entities in
@@ -16,7 +16,7 @@ SOURCE_EXTENSIONS = (".py", ".pyi", ".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx"
 
 def source_files(src: BuildInput) -> list[str]:
     """The repository's source files at the base commit, tests (by the runners' discovery rules) left out."""
-    from ..analyze.split import TestConfig, layout, load_test_config
+    from skillforge.analyze.split import TestConfig, layout, load_test_config
 
     def read(path: str) -> str | None:
         data = src.read_old(path) if src.read_old else None

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ..execution import RunSpec
-from ..schema import Instance
-from ._tests import check_infra
-from .answers import extract_code
-from .base import BuildInput, Dropped, Score, ScoreContext, Skill
+from skillforge.execution import RunSpec
+from skillforge.schema import Instance
+from skillforge.skills._tests import check_infra
+from skillforge.skills.answers import extract_code
+from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
 
 
 class ReproductionInstance(Instance):
@@ -34,8 +34,8 @@ class Reproduction(Skill):
     needs_execution = True
 
     def build(self, src: BuildInput) -> list[ReproductionInstance]:
-        from ..analyze.repro import NotStandalone, synthesize_script
-        from ..analyze.split import load_test_config
+        from skillforge.analyze.repro import NotStandalone, synthesize_script
+        from skillforge.analyze.split import load_test_config
 
         def read_text(path: str) -> str | None:
             data = src.read_new(path) if src.read_new else None

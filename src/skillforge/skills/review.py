@@ -33,11 +33,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from ..execution import RunSpec
-from ..schema import Instance
-from ._tests import check_infra, failing
-from .answers import extract_judgment
-from .base import BuildInput, Dropped, Score, ScoreContext, Skill
+from skillforge.execution import RunSpec
+from skillforge.schema import Instance
+from skillforge.skills._tests import check_infra, failing
+from skillforge.skills.answers import extract_judgment
+from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
 
 CandidateKind = Literal["gold", "partial", "mutant", "pre_review"]
 REVIEW_SEED = 0
@@ -77,7 +77,7 @@ def judgment(label: str) -> str:
 
 def partial_candidates(code_patch: str, limit: int = MAX_PARTIAL) -> list[ReviewCandidate]:
     """The gold patch with one hunk dropped (only when it has two hunks or more)."""
-    from ..analyze.patch import drop_hunk, hunk_count, parse_patch
+    from skillforge.analyze.patch import drop_hunk, hunk_count, parse_patch
 
     total = hunk_count(code_patch)
     if total < 2:
@@ -97,8 +97,8 @@ def gold_with_mutant(code_patch: str, read_old, read_new, mutant) -> str | None:
     """The gold patch with ``mutant`` (a diff on the fixed file) folded in: one patch from
     the base commit to the fixed code with the mutant in it. None when the mutated file
     is renamed or binary in the gold patch, or cannot be read."""
-    from ..analyze.mutate import file_diff
-    from ..analyze.patch import PatchError, apply_patch_to_text, join_files, parse_patch
+    from skillforge.analyze.mutate import file_diff
+    from skillforge.analyze.patch import PatchError, apply_patch_to_text, join_files, parse_patch
 
     files = parse_patch(code_patch)
     k = next((i for i, f in enumerate(files) if f.path == mutant.file), None)
@@ -126,7 +126,7 @@ def gold_with_mutant(code_patch: str, read_old, read_new, mutant) -> str | None:
 
 def mutant_candidates(src: BuildInput, limit: int = MAX_MUTANT) -> list[ReviewCandidate]:
     """Gold + one mutant, mutants on the lines the gold patch adds first."""
-    from ..analyze.mutate import mutants_for
+    from skillforge.analyze.mutate import mutants_for
 
     if src.read_new is None or src.read_old is None:
         return []
@@ -145,7 +145,7 @@ def mutant_candidates(src: BuildInput, limit: int = MAX_MUTANT) -> list[ReviewCa
 
 def pre_review_candidate(src: BuildInput) -> ReviewCandidate | None:
     """The code files of the final patch as they were at the PR's pre-review commit."""
-    from ..analyze.mutate import file_diff
+    from skillforge.analyze.mutate import file_diff
 
     pr, a = src.pr, src.analysis
     read_at = src.read_at

@@ -21,11 +21,11 @@ import posixpath
 
 from pydantic import BaseModel, Field
 
-from ..execution import RunResult, RunSpec
-from ..schema import Instance
-from ._tests import check_infra
-from .answers import extract_code, extract_patch
-from .base import BuildInput, Dropped, Score, ScoreContext, Skill
+from skillforge.execution import RunResult, RunSpec
+from skillforge.schema import Instance
+from skillforge.skills._tests import check_infra
+from skillforge.skills.answers import extract_code, extract_patch
+from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
 
 TEST_PATTERNS = ("test_*.py", "*_test.py", "conftest.py")
 MUTANT_SEED = 0
@@ -95,7 +95,7 @@ def answer_patch(inst: "TestGenerationInstance", answer: str) -> str:
 
 
 def entity_source(read, entity: str) -> str | None:
-    from ..analyze.python import entities as find_entities
+    from skillforge.analyze.python import entities as find_entities
 
     path, _, qual = entity.partition("::")
     data = read(path) if read else None
@@ -114,7 +114,7 @@ class TestGeneration(Skill):
     needs_execution = True
 
     def build(self, src: BuildInput) -> list[TestGenerationInstance]:
-        from ..analyze.mutate import mutants_for
+        from skillforge.analyze.mutate import mutants_for
 
         a, pr = src.analysis, src.pr
         if not a.test_patch.strip() or not src.facts.FAIL_TO_PASS:

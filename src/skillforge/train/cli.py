@@ -9,7 +9,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from .config import ConfigError, TrainConfig, cli_fields
+from skillforge.train.config import ConfigError, TrainConfig, cli_fields
 
 
 def train_options(func: Callable[..., Any]) -> Callable[..., Any]:

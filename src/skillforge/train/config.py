@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ..schema import SKILLS
+from skillforge.schema import SKILLS
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
 SCALE_REWARDS = ("group", "batch", "none")

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..schema import SKILLS, Instance
-from ..skills import REGISTRY
+from skillforge.schema import SKILLS, Instance
+from skillforge.skills import REGISTRY
 
 
 class DataError(ValueError):
@@ -95,7 +95,7 @@ def _cycle(items: list[Instance], rng: random.Random):
 
 def columns_of(skills: Iterable[str]):
     """The features (name -> ``datasets`` feature) of the union of the skills' instance fields."""
-    from ..export.hf import features_for
+    from skillforge.export.hf import features_for
 
     merged: dict[str, Any] = {}
     for skill in skills:
@@ -146,14 +146,14 @@ def backend_for(datasets_: Sequence[str | Path], *, workspace: str | None, repos
     workspace or ``repos_dir/owner__name``; with ``container_pool`` its executor is
     a warm container pool of that many containers per environment. Nothing here
     touches Docker: the engine is reached when a scorer first runs something."""
-    from ..evaluate import backend_for_dataset
-    from ..validate.backend import ENVIRONMENTS_FILE
+    from skillforge.evaluate import backend_for_dataset
+    from skillforge.execution.backend import ENVIRONMENTS_FILE
 
     if not datasets_:
         raise DataError("execution-based skills need the dataset folder (its environments.json)")
     backend = backend_for_dataset(datasets_[0], workspace=workspace, repos_dir=repos_dir, logs_dir=logs_dir)
     if container_pool:
-        from ..validate.pool import pool_factory
+        from skillforge.execution.pool import pool_factory
 
         backend._factory = pool_factory(container_pool)  # the Backend's executor_factory, set before first use
     for extra in datasets_[1:]:

@@ -36,9 +36,9 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
-from ..execution import InfraError
-from ..schema import Instance
-from ..skills import REGISTRY
+from skillforge.execution import InfraError
+from skillforge.schema import Instance
+from skillforge.skills import REGISTRY
 
 TESTBED = "/testbed"
 DIFF_SKILLS = ("editing", "test_generation")
@@ -85,7 +85,7 @@ class DockerSession:
     def __init__(self, client, settings, image: str, source_tar: bytes, *, environment: str = "", label: str = ""):
         from docker.types import LogConfig
 
-        from ..validate.images import LABEL_KIND, TRACKED_FILES, build_tar
+        from skillforge.execution.images import LABEL_KIND, TRACKED_FILES, build_tar
 
         self.client = client
         self.settings = settings
@@ -140,12 +140,12 @@ class DockerSession:
         return (None if code in (124, 137) else code), output
 
     def read(self, path: str) -> bytes | None:
-        from ..validate.images import read_archive_file
+        from skillforge.execution.images import read_archive_file
 
         return read_archive_file(self.container, path)
 
     def write(self, path: str, data: bytes) -> None:
-        from ..validate.images import build_tar
+        from skillforge.execution.images import build_tar
 
         with self._lock:
             self.container.put_archive("/sf", build_tar({"write.tmp": data}, uid=self._uid, gid=self._gid))
@@ -156,7 +156,7 @@ class DockerSession:
             raise ToolError(f"cannot write {path}: {output.strip()}")
 
     def close(self) -> None:
-        from ..validate.images import remove_container
+        from skillforge.execution.images import remove_container
 
         container, self.container = getattr(self, "container", None), None
         if container is not None:

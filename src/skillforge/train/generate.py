@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..schema import Instance
-from .data import render_prompt
+from skillforge.schema import Instance
+from skillforge.train.data import render_prompt
 
 
 def load_policy(model_path: str | Path, *, device: str | None = None):

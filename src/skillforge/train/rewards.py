@@ -26,10 +26,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..execution import InfraError
-from ..schema import Instance
-from ..skills import REGISTRY, ScoreContext
-from .data import instance_from_columns
+from skillforge.execution import InfraError
+from skillforge.schema import Instance
+from skillforge.skills import REGISTRY, ScoreContext
+from skillforge.train.data import instance_from_columns
 
 log = logging.getLogger("skillforge.train")
 

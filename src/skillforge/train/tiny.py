@@ -25,7 +25,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..schema import Instance
+from skillforge.schema import Instance
 
 IM_START, IM_END, ENDOFTEXT = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 SPECIAL_TOKENS = [ENDOFTEXT, IM_START, IM_END]
@@ -54,7 +54,7 @@ def chat_template() -> str:
 def answer_vocabulary(instances: Iterable[Instance]) -> list[str]:
     """Whole answer units worth a single token: review verdicts and the files a
     localization answer names (those of the file listings included)."""
-    from ..skills.review import judgment
+    from skillforge.skills.review import judgment
 
     units: list[str] = []
     seen: set[str] = set()
@@ -137,7 +137,7 @@ def build_tiny_model(out: str | Path, texts: Iterable[str], *, answer_tokens: It
 
 def build_tiny_model_for(out: str | Path, instances: list[Instance], *, seed: int = 0, **kw) -> Path:
     """The tiny model for a dataset: tokenizer trained on its prompts and gold answers."""
-    from ..skills import REGISTRY
+    from skillforge.skills import REGISTRY
 
     texts = []
     for inst in instances:

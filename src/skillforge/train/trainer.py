@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..schema import SKILLS, Instance
-from ..skills import REGISTRY
-from .config import TrainConfig
-from .data import DataError, backend_for, build_dataset, load_skill_instances, mix
-from .rewards import ScoringPool, skill_rewards
+from skillforge.schema import SKILLS, Instance
+from skillforge.skills import REGISTRY
+from skillforge.train.config import TrainConfig
+from skillforge.train.data import DataError, backend_for, build_dataset, load_skill_instances, mix
+from skillforge.train.rewards import ScoringPool, skill_rewards
 
 INSTALL = "pip install torch==2.13.0 'skillforge[train]'"
 TINY = "tiny"
@@ -247,7 +247,7 @@ def train(config: TrainConfig, *, instances: Iterable[Instance] | None = None, b
     # model -------------------------------------------------------------
     model_path = config.model
     if model_path == TINY:
-        from .tiny import build_tiny_model_for
+        from skillforge.train.tiny import build_tiny_model_for
 
         tiny_dir = out / "tiny-base"
         if not (tiny_dir / "config.json").exists():
@@ -284,7 +284,7 @@ def train(config: TrainConfig, *, instances: Iterable[Instance] | None = None, b
     if config.mode == "agentic":
         from functools import partial
 
-        from .env import SessionFactory, SkillEnvironment
+        from skillforge.train.env import SessionFactory, SkillEnvironment
 
         # one environment per rollout (TRL pools and resets them); they share the source-tree cache
         environment_factory = partial(SkillEnvironment, sessions=SessionFactory(backend),

@@ -1,0 +1,1 @@
+"""Environments: recipes, their inference, and the resolver."""

@@ -1,0 +1,649 @@
+"""A warm container pool: the Docker executor without a container start per run.
+
+Training rewards and evaluation of execution-based skills (editing, test
+generation, reproduction, review by execution) run the same few environments
+thousands of times. ``WarmPool`` keeps, per environment, up to ``size``
+long-lived containers of the env image, created on first use with exactly the
+sealed sandbox of ``DockerExecutor`` (read-only root file system, size-limited
+tmpfs for ``/testbed``, ``/tmp``, ``/home`` and ``/sf/out``, ``/sf`` a volume
+owned by root; network off, uid 1000, all capabilities dropped, no new
+privileges, memory/CPU/pid limits), running ``sleep infinity`` under an init
+as ``nobody`` (which the run's uid cannot signal). A run gives the same
+``RunResult`` as ``DockerExecutor``:
+
+1. check a container out: at most ``size`` runs per environment at once;
+   callers wait up to ``acquire_timeout`` seconds, then get an ``InfraError``;
+2. copy the run's files into ``/sf`` (the very files and ``run.sh`` of
+   ``DockerExecutor``; files a previous run had there and this one has not are
+   deleted first) and execute ``run.sh`` as uid 1000 in one ``docker exec``,
+   reading its stdout (the protocol: phases, the output directory, the exit
+   code) and stderr (the test output) apart. The timeout is enforced inside the
+   container by a watchdog (``sleep`` then ``kill -9 -1``, see ``_run_command``)
+   and by a client-side guard on top;
+3. reset, in the same shell once ``run.sh`` has ended (its EXIT trap, as uid
+   1000): kill every process of the uid until none is left, empty every place
+   the run can write (the tmpfs mounts, ``/dev/shm``, POSIX message queues,
+   System V IPC), restore the modes of the mount points, check that all of it
+   holds and report on the protocol stream. The root file system is read-only,
+   so nothing else can differ from a fresh container; ``run.sh`` unpacks the
+   install products and the run's tree into the empty ``/testbed`` as it does in
+   a fresh container. (One exec per run: an exec costs about as much as the
+   reset itself.)
+
+A container that timed out, ran out of memory, failed in setup or shows any
+anomaly at reset (a process that survives SIGKILL, a path it cannot clear) is
+removed and replaced by a fresh one at the next checkout: it is never reused
+dirty. A run that fails for the sandbox's sake in a reused container is tried
+once more in a fresh one.
+
+``close()`` (also at interpreter exit, and on leaving a ``with`` block)
+removes every container. Containers carry the labels ``skillforge.kind=pool``
+and ``skillforge.owner`` (host, pid and start of the owning process), so
+``remove_leftover_pool_containers`` finds and removes those of dead processes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import os
+import re
+import shlex
+import socket
+import tarfile
+import threading
+import time
+import uuid
+import weakref
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import docker.errors
+import requests.exceptions
+from docker.utils.socket import STDOUT, frames_iter
+
+from skillforge.settings import Settings
+from skillforge.execution import InfraError, RunResult, RunSpec
+from skillforge.execution.images import LABEL_KIND, PRODUCTS_TAR, TESTBED, remove_container
+from skillforge.execution.sandbox import (
+    PROTOCOL, DockerExecutor, EnvInfo, SourceProvider, _full_mounts, _parse_protocol,
+)
+
+if TYPE_CHECKING:
+    from skillforge.execution.backend import Backend
+
+LABEL_POOL = "pool"
+LABEL_OWNER = "skillforge.owner"
+LABEL_POOL_ID = "skillforge.pool"
+KEEPER_USER = "65534:65534"  # nobody: runs the init and `sleep infinity`; the run's uid cannot signal it
+GUARD_S = 30.0  # client-side slack over the in-container timeout
+TIMED_OUT = f"{PROTOCOL} timeout"  # the watchdog's line on the protocol stream
+_ENGINE_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException, OSError)
+
+
+def _size_bytes(text: str) -> int:
+    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?)b?\s*", str(text).lower())
+    if not m:
+        return 20 << 20
+    return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2)]
+
+
+def _process_start(pid: int | str) -> str:
+    """Start time of a process in clock ticks since boot ("" when unknown)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _owner() -> str:
+    """``host:pid:start`` of this process, so that a reused pid is not taken for the owner."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_process_start('self')}"
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's: not ours to judge
+    now = _process_start(pid)
+    return bool(now) and (not start or now == start)
+
+
+def remove_leftover_pool_containers(client) -> int:
+    """Removes the pool containers whose owning process (on this host) is gone,
+    e.g. after a kill -9. Returns how many were removed."""
+    n = 0
+    for container in client.api.containers(all=True, filters={"label": f"{LABEL_KIND}={LABEL_POOL}"}):
+        owner = (container.get("Labels") or {}).get(LABEL_OWNER, "")
+        if owner and _owner_alive(owner):
+            continue
+        with contextlib.suppress(docker.errors.APIError):
+            client.api.remove_container(container["Id"], force=True, v=True)
+            n += 1
+    return n
+
+
+# --------------------------------------------------------------------------- scripts run in the container
+
+
+def _tmpfs_roots(options: dict, uid: int) -> list[tuple[str, int | None]]:
+    """(mount point, mode to restore or None) of the tmpfs mounts of the sandbox;
+    the mode is restored where the run's uid owns the mount point (it could chmod it)."""
+    roots = []
+    for path, opts in (options.get("tmpfs") or {}).items():
+        fields = dict(o.split("=", 1) for o in opts.split(",") if "=" in o)
+        owned = fields.get("uid") == str(uid)
+        mode = int(fields["mode"], 8) if owned and fields.get("mode", "").isdigit() else None
+        roots.append((path, mode))
+    return roots
+
+
+def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int) -> str:
+    """The shell of one run: ``run.sh`` sourced under a watchdog, and the reset
+    as its EXIT trap.
+
+    The watchdog, after ``timeout`` seconds, reports the timeout on the
+    protocol stream with the container's process count and memory use at that
+    moment, and SIGKILLs every process of the uid (itself spared), this shell
+    included: a timed-out container is never reset, it is discarded. (Not
+    ``timeout(1)`` as a parent: when ``run.sh`` ends it kills every process of
+    its uid but itself -- what the run left behind -- which would include the
+    parent; the watchdog, a child, goes with them. It is disowned, so that its
+    end is not reported on the run's output.)
+
+    The reset runs in this shell once ``run.sh`` exits (it exits through its
+    ``finish``, after the protocol is written): it kills every process of the
+    uid until none is left (``kill -1`` spares the caller and, by permission,
+    the keeper), empties every place a run can write (the tmpfs mounts,
+    ``/dev/shm``, POSIX message queues), restores the modes of the mount points
+    the uid owns, removes System V IPC objects, and reports on the protocol
+    stream ``pool OOM <oom kills of the container so far>`` and then
+    ``pool CLEAN`` or ``pool ANOMALY: ...`` lines. It writes nothing else:
+    stdout is the run's output by then.
+    """
+    places = " ".join(shlex.quote(p) for p, _ in roots) + " /dev/shm /dev/mqueue"
+    owned = [(p, m) for p, m in roots if m is not None]
+    say = f"printf '{PROTOCOL} pool %s\\n' \"$*\" >&3 2>/dev/null"
+    lines = [
+        "sf_reset() {",
+        "  local rc=$? bad=0 n=0 oom=0 k v left f l",
+        "  trap - EXIT",
+        f"  say() {{ {say}; }}",
+        "  note() { say \"ANOMALY: $*\"; bad=1; }",
+        # mine: another process of the uid exists (the real uid in /proc/PID/status, read with builtins)
+        "  mine() { local p l; for p in /proc/[0-9]*; do [ \"$p\" = \"/proc/$$\" ] && continue; "
+        "while read -r l; do case $l in Uid:*) set -- $l; [ \"$2\" = %d ] && return 0; break;; esac; "
+        "done 2>/dev/null < \"$p/status\"; done; return 1; }" % uid,
+        "  while mine; do kill -9 -1 2>/dev/null; n=$((n+1)); [ $n -ge 300 ] && break; sleep 0.01; done",
+        "  mine && note 'processes of the run survive SIGKILL'",
+        "  for f in /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control; do",
+        "    [ -r \"$f\" ] || continue",
+        "    while read -r k v; do [ \"$k\" = oom_kill ] && oom=$v; done < \"$f\"",
+        "  done",
+        "  say \"OOM $oom\"",
+        f"  left=$(find {places} -mindepth 1 ! -delete -print 2>/dev/null)",
+        "  if [ -n \"$left\" ]; then",
+        f"    chmod -R u+rwX {places} >/dev/null 2>&1",
+        f"    left=$(find {places} -mindepth 1 ! -delete -print 2>/dev/null | head -n 3)",
+        "    [ -n \"$left\" ] && note \"cannot clear\" $left",
+        "  fi",
+    ]
+    by_mode: dict[int, list[str]] = {}
+    for path, mode in owned:
+        by_mode.setdefault(mode & 0o7777, []).append(shlex.quote(path))
+    for mode, paths in sorted(by_mode.items()):
+        lines.append(f"  chmod 0{mode:04o} {' '.join(paths)} >/dev/null 2>&1 || note 'cannot reset the mode of "
+                     f"{' '.join(paths)}'")
+    if owned:
+        lines += [
+            "  while read -r l; do case $l in ??????????+*) note \"ACLs left on $l\";; esac; "
+            f"done < <(ls -ld {' '.join(shlex.quote(p) for p, _ in owned)} 2>/dev/null)",
+        ]
+    lines += [
+        "  for f in /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg; do",
+        "    { read -r l; read -r l && { ipcrm -a >/dev/null 2>&1; break; }; } < \"$f\" 2>/dev/null",
+        "  done",
+        "  for f in /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg; do",
+        "    { read -r l; read -r l && note \"System V IPC objects left ($f)\"; } < \"$f\" 2>/dev/null",
+        "  done",
+        "  [ $bad = 0 ] && say CLEAN",
+        "  exit $rc",
+        "}",
+        "trap sf_reset EXIT",
+        # the watchdog: builtins only after the sleep (a fork bomb may have taken every pid)
+        f"(sleep {int(timeout)}; p=; m=",
+        " for f in /sys/fs/cgroup/pids.current /sys/fs/cgroup/pids/pids.current; do "
+        "[ -r \"$f\" ] && read -r p < \"$f\" && break; done",
+        " for f in /sys/fs/cgroup/memory.current /sys/fs/cgroup/memory/memory.usage_in_bytes; do "
+        "[ -r \"$f\" ] && read -r m < \"$f\" && break; done",
+        f" printf '%s %s %s\\n' {shlex.quote(TIMED_OUT)} \"$p\" \"$m\"",
+        " kill -9 -1) </dev/null & disown $!",
+        ". /sf/run.sh",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- pool state
+
+
+@dataclass
+class _Warm:
+    container: Any
+    environment: str
+    born: float  # monotonic
+    runs: int = 0
+    oom_kills: int = 0
+    files: frozenset[str] = frozenset()  # names the last run put under /sf
+    idle_since: float = 0.0  # monotonic, while idle
+    roots: list[tuple[str, int | None]] = field(default_factory=list)  # tmpfs mounts: (path, mode to restore)
+
+
+@dataclass
+class _Slots:
+    idle: list[_Warm] = field(default_factory=list)
+    live: int = 0  # containers that exist or are being created
+
+
+class _Tail:
+    """The last ``limit`` bytes written (like the engine's capped log)."""
+
+    def __init__(self, limit: int | None):
+        self.limit, self.parts, self.size = limit, deque(), 0
+
+    def add(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.size += len(data)
+        while self.limit is not None and self.size - len(self.parts[0]) >= self.limit and len(self.parts) > 1:
+            self.size -= len(self.parts.popleft())
+
+    def value(self) -> bytes:
+        data = b"".join(self.parts)
+        return data[-self.limit:] if self.limit is not None else data
+
+
+class WarmPool(DockerExecutor):
+    """``Executor`` over warm containers per environment, with the results of
+    ``DockerExecutor``. Thread-safe; ``stats()`` for logging."""
+
+    def __init__(self, client, settings: Settings, environments: Mapping[str, EnvInfo] | Callable[[str], EnvInfo],
+                 source_provider: SourceProvider, *, size: int = 4, acquire_timeout: float = 1800.0,
+                 idle_timeout: float | None = 600.0, log_dir: str | Path | None = None, **kwargs):
+        super().__init__(client, settings, environments, source_provider, log_dir=log_dir, **kwargs)
+        if size < 1:
+            raise ValueError(f"pool size must be at least 1, not {size}")
+        self.size = size
+        self.acquire_timeout = acquire_timeout
+        self.idle_timeout = idle_timeout  # an idle container is removed after this many seconds
+        self.id = uuid.uuid4().hex[:12]
+        self._owner = _owner()
+        self._log_max = _size_bytes(self.log_max_size)
+        self._cond = threading.Condition()
+        self._slots: dict[str, _Slots] = {}
+        self._all: dict[str, _Warm] = {}  # container id -> container, busy or idle
+        self._busy_since: dict[str, float] = {}  # container id -> when checked out
+        self._closed = False
+        self._latencies: deque[float] = deque(maxlen=10_000)
+        self._waits: deque[float] = deque(maxlen=10_000)
+        self._counts: Counter = Counter()
+        self.discard_reasons: Counter = Counter()
+        self._busy_s = 0.0
+        self._container_s = 0.0  # lifetimes of removed containers
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    # -- public ------------------------------------------------------------
+    def run(self, environment: str, spec: RunSpec, *, log_name: str | None = None) -> RunResult:
+        called = time.monotonic()
+        env = self.environment(environment)
+        if not self._layout_ok(env.image):
+            raise InfraError(f"environment image {env.image} was built by an older skillforge (no install products "
+                             f"at {PRODUCTS_TAR}); rebuild it (skillforge images prune, then validate again)",
+                             triage="image_build")
+        timeout, tests, payload = self._sealed_files(env, spec)
+        with tarfile.open(fileobj=io.BytesIO(payload)) as tar:
+            names = frozenset(tar.getnames())
+        log_path = self._log_path(log_name)
+        try:
+            for attempt in (0, 1):
+                warm = self._checkout(environment, env)
+                checked_out = time.monotonic()
+                with self._cond:
+                    self._waits.append(checked_out - called)
+                reused = warm.runs > 0
+                keep: bool | str = "error"
+                try:
+                    result, keep = self._run_in(warm, spec, payload, names, timeout, log_path)
+                    break
+                except InfraError as exc:
+                    keep = f"infra error ({exc.triage})"
+                    # a reused container that broke is not the run's fault: once more in a fresh one
+                    if attempt == 0 and reused and exc.triage == "sandbox" and not self._closed:
+                        with self._cond:
+                            self._counts["retries"] += 1
+                        continue
+                    raise
+                finally:
+                    self._checkin(warm, keep, checked_out)
+        except InfraError:
+            with self._cond:
+                self._counts["infra_errors"] += 1
+            raise
+        with self._cond:
+            self._counts["runs"] += 1
+            self._counts["timeouts"] += result.status == "timeout"
+            self._latencies.append(time.monotonic() - called)
+        if log_path is not None:
+            result.log_path = str(log_path)
+            self._write_log(log_path, environment, env, spec, tests, result, timeout)
+        return result
+
+    def stats(self) -> dict[str, float]:
+        """Numbers for the trainer's logs: runs, timeouts, latency of whole ``run``
+        calls (waiting included; mean, p50, p95 in seconds), mean wait for a
+        container, utilisation (busy container-seconds over live container-seconds,
+        both given too, so that a caller can take the utilisation of a window),
+        containers started / discarded (dirty) / evicted (idle) / live / busy."""
+        with self._cond:
+            now = time.monotonic()
+            lat = sorted(self._latencies)
+            live_s = self._container_s + sum(now - w.born for w in self._all.values())
+            busy_s = self._busy_s + sum(now - t for t in self._busy_since.values())
+            return {
+                "runs": float(self._counts["runs"]),
+                "timeouts": float(self._counts["timeouts"]),
+                "infra_errors": float(self._counts["infra_errors"]),
+                "retries": float(self._counts["retries"]),
+                "latency_mean_s": sum(lat) / len(lat) if lat else 0.0,
+                "latency_p50_s": _quantile(lat, 0.5),
+                "latency_p95_s": _quantile(lat, 0.95),
+                "wait_mean_s": sum(self._waits) / len(self._waits) if self._waits else 0.0,
+                "utilisation": min(1.0, busy_s / live_s) if live_s > 0 else 0.0,
+                "busy_container_s": busy_s,
+                "live_container_s": live_s,
+                "containers_started": float(self._counts["started"]),
+                "containers_discarded": float(self._counts["discarded"]),
+                "containers_evicted": float(self._counts["evicted"]),
+                "containers_live": float(len(self._all)),
+                "containers_busy": float(len(self._busy_since)),
+            }
+
+    def containers(self) -> list[str]:
+        """Ids of the pool's containers alive now (busy or idle)."""
+        with self._cond:
+            return list(self._all)
+
+    def close(self) -> None:
+        """Removes every container; runs still in progress end with an ``InfraError``."""
+        with self._cond:
+            self._closed = True
+            doomed = list(self._all.values())
+            self._all.clear()
+            for slots in self._slots.values():
+                slots.idle.clear()
+            now = time.monotonic()
+            self._container_s += sum(now - w.born for w in doomed)
+            self._cond.notify_all()
+        for warm in doomed:
+            self._remove_quietly(warm.container)
+
+    def __enter__(self) -> "WarmPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- checkout / checkin --------------------------------------------------
+    def _checkout(self, environment: str, env: EnvInfo) -> _Warm:
+        self._evict_idle()
+        deadline = time.monotonic() + self.acquire_timeout
+        with self._cond:
+            slots = self._slots.setdefault(environment, _Slots())
+            while True:
+                if self._closed:
+                    raise InfraError("the warm container pool is closed", triage="sandbox")
+                if slots.idle:
+                    warm = slots.idle.pop()
+                    self._busy_since[warm.container.id] = time.monotonic()
+                    return warm
+                if slots.live < self.size:
+                    slots.live += 1
+                    break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise InfraError(f"no container of {environment} free within {self.acquire_timeout:.0f}s "
+                                     f"(all {self.size} busy)", triage="pool")
+                self._cond.wait(left)
+        born = time.monotonic()
+        try:
+            warm = self._start(environment, env, born)
+        except BaseException:
+            with self._cond:
+                slots.live -= 1
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            self._counts["started"] += 1
+            if not self._closed:
+                self._all[warm.container.id] = warm
+                self._busy_since[warm.container.id] = born
+                return warm
+            slots.live -= 1
+        self._remove_quietly(warm.container)
+        raise InfraError("the warm container pool is closed", triage="sandbox")
+
+    def _checkin(self, warm: _Warm, keep: bool | str, checked_out: float) -> None:
+        """``keep``: True to return the container to the pool, else why it is discarded."""
+        cid = warm.container.id
+        with self._cond:
+            self._busy_s += time.monotonic() - self._busy_since.pop(cid, checked_out)
+            slots = self._slots[warm.environment]
+            alive = cid in self._all  # else the pool was closed meanwhile
+            if keep is True and alive and not self._closed:
+                warm.idle_since = time.monotonic()
+                slots.idle.append(warm)
+                self._cond.notify_all()
+                return
+            slots.live -= 1
+            if alive:
+                del self._all[cid]
+                self._container_s += time.monotonic() - warm.born
+                self._counts["discarded"] += 1
+                self.discard_reasons[keep if isinstance(keep, str) else "closed"] += 1
+            self._cond.notify_all()
+        self._remove_quietly(warm.container)
+
+    def _evict_idle(self) -> None:
+        """Removes containers idle for longer than ``idle_timeout`` (environments no longer scored)."""
+        if self.idle_timeout is None:
+            return
+        now, old = time.monotonic(), []
+        with self._cond:
+            for slots in self._slots.values():
+                stale = [w for w in slots.idle if now - w.idle_since > self.idle_timeout]
+                for warm in stale:
+                    slots.idle.remove(warm)
+                    slots.live -= 1
+                    if self._all.pop(warm.container.id, None) is not None:
+                        self._container_s += now - warm.born
+                        self._counts["evicted"] += 1
+                    old.append(warm)
+            if old:
+                self._cond.notify_all()
+        for warm in old:
+            self._remove_quietly(warm.container)
+
+    # -- containers ------------------------------------------------------------
+    def _pool_options(self, recipe) -> dict:
+        options = self._sealed_options(recipe)
+        if not options.get("read_only"):
+            raise InfraError("the warm pool needs the sealed sandbox (read-only root file system)", triage="sandbox")
+        options["user"] = KEEPER_USER
+        return options
+
+    def _start(self, environment: str, env: EnvInfo, born: float) -> _Warm:
+        container = None
+        try:
+            container = self.client.containers.create(
+                env.image, command=["sleep", "infinity"], **self._pool_options(env.recipe),
+                name=f"sf-pool-{uuid.uuid4().hex[:12]}",
+                labels={LABEL_KIND: LABEL_POOL, "skillforge.environment": environment[:200],
+                        LABEL_OWNER: self._owner, LABEL_POOL_ID: self.id},
+            )
+            container.start()
+        except docker.errors.ImageNotFound as exc:
+            self._remove_quietly(container)
+            raise InfraError(f"environment image {env.image} is missing (build it first): {exc}",
+                             triage="environment") from exc
+        except _ENGINE_ERRORS as exc:
+            self._remove_quietly(container)
+            raise InfraError(f"Docker engine error starting a warm container of {environment}: {exc}",
+                             triage="sandbox") from exc
+        except BaseException:
+            self._remove_quietly(container)
+            raise
+        return _Warm(container=container, environment=environment, born=born,
+                     roots=_tmpfs_roots(self._pool_options(env.recipe), self._uid))
+
+    @staticmethod
+    def _remove_quietly(container) -> None:
+        if container is not None:
+            with contextlib.suppress(Exception):
+                remove_container(container)
+
+    # -- one run ----------------------------------------------------------------
+    def _run_in(self, warm: _Warm, spec: RunSpec, payload: bytes, names: frozenset[str], timeout: int,
+                log_path: Path | None) -> tuple[RunResult, bool | str]:
+        """(result, True to keep the container, or why to discard it)."""
+        container, api = warm.container, self.client.api
+        where = f"run {spec.label or spec.commit[:12]} in {container.name}"
+        warm.runs += 1
+        usage = ""
+        try:
+            stale = sorted(warm.files - names)
+            if stale:  # files of the previous run that this one does not overwrite (root's, like /sf)
+                code, out = container.exec_run(["rm", "-f", "--", *(f"/sf/{n}" for n in stale)], user="0:0")
+                if code != 0:
+                    raise InfraError(f"cannot clear /sf for {where}: {out[-300:]!r}", triage="sandbox")
+            container.put_archive("/sf", payload)
+            warm.files = names
+            started = time.monotonic()
+            command = _run_command(self._uid, warm.roots, timeout)
+            exec_id = api.exec_create(container.id, ["/bin/bash", "--noprofile", "--norc", "-c", command],
+                                      user=self.settings.container_user, workdir=TESTBED)["Id"]
+            protocol, errors = _Tail(None), _Tail(self._log_max)
+            sock = api.exec_start(exec_id, socket=True)
+            finished = _pump(sock, protocol, errors)
+            guard_fired = not finished.wait(timeout + GUARD_S)
+            code = None
+            while not guard_fired:
+                info = api.exec_inspect(exec_id)
+                if not info.get("Running") and info.get("ExitCode") is not None:
+                    code = int(info["ExitCode"])
+                    break
+                guard_fired = time.monotonic() - started > timeout + GUARD_S
+                time.sleep(0.01)
+            duration = time.monotonic() - started
+            with contextlib.suppress(Exception):
+                sock.close()
+            if finished.error is not None and not guard_fired:
+                raise InfraError(f"lost the output stream of {where}: {finished.error}", triage="sandbox")
+            text = protocol.value().decode("utf-8", "replace")
+            watchdog = next((line for line in text.splitlines() if line.startswith(TIMED_OUT)), None)
+            timed_out = guard_fired or watchdog is not None
+            if timed_out:
+                usage = self._usage_at_timeout(watchdog) if watchdog else self._usage(container)
+                reset, oom = "timeout", False
+            else:
+                reset, oom = self._reset_report(warm, text)
+        except _ENGINE_ERRORS as exc:
+            raise InfraError(f"Docker engine error during {where}: {exc}", triage="sandbox",
+                             log_path=str(log_path) if log_path else None) from exc
+        output = errors.value().decode("utf-8", "replace")
+        _phase, outputs, _written = _parse_protocol(text)
+        # raises InfraError (sandbox setup failed): the caller discards the container
+        result = self._result(spec, code, timed_out, oom, output, outputs, duration, timeout)
+        notes = [usage] if usage else []
+        full = _full_mounts(outputs.get("df", b"").decode(errors="replace"))
+        if full:
+            notes.append("disk limit reached: " + ", ".join(f"{m} full" for m in full))
+        if notes:
+            result.reason = "; ".join([r for r in (result.reason,) if r] + notes)
+        if oom and reset is True:
+            reset = "out of memory"
+        return result, reset
+
+    def _usage_at_timeout(self, line: str) -> str:
+        """``DockerExecutor._usage``'s note, from the numbers the watchdog read when it fired."""
+        fields = line[len(TIMED_OUT):].split()
+        pids = int(fields[0]) if fields and fields[0].isdigit() else None
+        mem = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+        limit = self.settings.pids_limit
+        parts = []
+        if pids is not None:
+            parts.append(f"{pids} processes" + (f", pids limit reached ({limit})" if limit and pids >= limit - 2 else ""))
+        if mem:
+            parts.append(f"memory {mem / 2**20:.0f} MiB")
+        return "at the timeout: " + ", ".join(parts) if parts else ""
+
+    @staticmethod
+    def _reset_report(warm: _Warm, protocol: str) -> tuple[bool | str, bool]:
+        """(True if the reset left the container clean, else why not; whether the
+        run hit the memory limit), from the reset's lines on the protocol stream."""
+        lines = [line[len(PROTOCOL) + 6:] for line in protocol.splitlines() if line.startswith(f"{PROTOCOL} pool ")]
+        oom = False
+        kills = next((int(line[4:]) for line in lines if re.fullmatch(r"OOM \d+", line)), None)
+        if kills is not None:
+            oom, warm.oom_kills = kills > warm.oom_kills, kills
+        if lines[-1:] != ["CLEAN"]:
+            anomalies = [line for line in lines if line.startswith("ANOMALY:")]
+            return ("; ".join(anomalies) or "no reset report (the run's shell did not end normally)")[:300], oom
+        return True, oom
+
+
+class _Pumped(threading.Event):
+    error: BaseException | None = None
+
+
+def _pump(sock, protocol: _Tail, errors: _Tail) -> _Pumped:
+    """Reads an exec's multiplexed stdout/stderr in a thread; the event is set at the end."""
+    done = _Pumped()
+
+    def read() -> None:
+        try:
+            for stream, data in frames_iter(sock, tty=False):
+                (protocol if stream == STDOUT else errors).add(data)
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
+            done.error = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=read, name="sf-pool-output", daemon=True).start()
+    return done
+
+
+def _quantile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
+
+
+def _close_at_exit(ref: "weakref.ref[WarmPool]") -> None:
+    pool = ref()
+    if pool is not None:
+        pool.close()
+
+
+def pool_factory(size: int, **options) -> Callable[["Backend"], WarmPool]:
+    """``Backend(..., executor_factory=pool_factory(4))``: the backend's executor
+    becomes a ``WarmPool`` of ``size`` containers per environment, over the
+    backend's environments (built on first use) and repositories."""
+
+    def make(backend: "Backend") -> WarmPool:
+        return WarmPool(backend.client, backend.settings, backend.ensure,
+                        lambda repo, commit: backend.repos(repo).archive(commit), size=size,
+                        log_dir=backend.logs_dir, **options)
+
+    return make

@@ -1,0 +1,80 @@
+"""What a scorer may ask of an execution backend, and what it gets back.
+
+Scorers never talk to Docker directly: they describe a run (``RunSpec``) and
+an ``Executor`` carries it out inside the instance's environment. The Docker
+sandbox in ``skillforge.execution.sandbox`` is the executor used by validation,
+evaluation and training alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Literal, Protocol
+
+RunStatus = Literal["ok", "apply_failed", "timeout", "collection_error", "infra_error"]
+TestOutcome = Literal["passed", "failed", "error", "skipped"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One execution: check out ``commit``, apply ``patches`` in order, then run
+    either the pytest selection ``tests`` or the standalone ``script``."""
+
+    commit: str
+    patches: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ()
+    script: str | None = None
+    label: str = ""
+    timeout: int | None = None
+
+    def key(self, environment: str) -> str:
+        """Content hash: the same environment and spec always give the same key."""
+        payload = json.dumps(
+            {"env": environment, "commit": self.commit, "patches": list(self.patches),
+             "tests": sorted(self.tests), "script": self.script},
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class RunResult:
+    status: RunStatus
+    exit_code: int | None = None
+    tests: dict[str, TestOutcome] = field(default_factory=dict)
+    output: str = ""
+    duration: float = 0.0
+    log_path: str | None = None
+    reason: str = ""
+
+    @property
+    def infra_failure(self) -> bool:
+        """Failures of the machinery (never a label): only a finished run or a
+        patch that does not apply says something about the answer."""
+        return self.status in ("infra_error",)
+
+    def passed(self, test: str) -> bool:
+        return self.tests.get(test) == "passed"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RunResult":
+        return cls(**data)
+
+
+class InfraError(RuntimeError):
+    """The execution machinery failed (image build, engine, timeout of the engine).
+    It is triaged and reported, and never turned into a score."""
+
+    def __init__(self, message: str, *, triage: str = "infra_error", log_path: str | None = None):
+        super().__init__(message)
+        self.triage = triage
+        self.log_path = log_path
+
+
+class Executor(Protocol):
+    def run(self, environment: str, spec: RunSpec, *, log_name: str | None = None) -> RunResult: ...

@@ -1,0 +1,1 @@
+"""SWE-bench-format rows in and out."""

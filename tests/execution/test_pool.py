@@ -1,0 +1,339 @@
+"""The warm container pool against the real engine, on the tiny repository:
+the same results as the one-container-per-run executor, a complete reset
+between runs, timeouts, bounded concurrency, and nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from skillforge.execution import InfraError, RunSpec
+from skillforge.execution.images import LABEL_KIND
+from skillforge.execution.pool import (
+    LABEL_OWNER, LABEL_POOL, LABEL_POOL_ID, WarmPool, pool_factory, remove_leftover_pool_containers,
+)
+from skillforge.execution.sandbox import DockerExecutor, EnvInfo, git_tree_tar
+
+pytestmark = pytest.mark.docker
+
+ENV = "example__tinypkg-pool"
+PRE_TEST_FAILS = "example__tinypkg-pool-pretest"
+
+BAD_PATCH = """\
+diff --git a/src/tinypkg/__init__.py b/src/tinypkg/__init__.py
+--- a/src/tinypkg/__init__.py
++++ b/src/tinypkg/__init__.py
+@@ -1,2 +1,2 @@
+-def add(x, y):
+-    return x + y
++def add(x, y):
++    return y + x
+"""
+
+# What a run sees of its sandbox (no pids, times or host names): identity, environment,
+# limits, capabilities, network, and which places it may write.
+PROBE = """\
+import os, resource, socket, sys
+print("uid", os.getuid(), "gid", os.getgid(), "groups", sorted(os.getgroups()), "cwd", os.getcwd())
+print("umask", oct(os.umask(0o22)))
+print("env", sorted((k, v) for k, v in os.environ.items() if k not in ("HOSTNAME",)))
+for name in ("RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_CORE"):
+    print(name, resource.getrlimit(getattr(resource, name)))
+with open("/proc/self/status") as fh:
+    print("".join(l for l in fh if l.startswith(("CapEff", "CapPrm", "NoNewPrivs", "Seccomp"))), end="")
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=3)
+    print("network ON")
+except OSError as exc:
+    print("network off:", type(exc).__name__)
+print("interfaces", sorted(name for _, name in socket.if_nameindex()))
+for place in ("/", "/opt/venv", "/sf", "/testbed", "/tmp", os.path.expanduser("~"), "/dev/shm", "/sf/out"):
+    try:
+        with open(os.path.join(place, ".probe"), "w") as fh:
+            fh.write("x")
+        os.unlink(os.path.join(place, ".probe"))
+        print(place, "writable")
+    except OSError as exc:
+        print(place, "not writable:", exc.strerror)
+"""
+
+# Leaves as much behind as a run can: files and modes in and out of the checkout,
+# processes in their own sessions, System V IPC.
+DIRTY = """\
+import os, pathlib, subprocess
+open("stray.txt", "w").write("x")
+os.makedirs("newdir/sub")
+pathlib.Path("src/tinypkg/__init__.py").write_text("def add(a, b):\\n    return 42\\n")
+os.chmod("run.sh", 0o600)
+os.makedirs("locked/inner")
+open("locked/inner/f", "w").write("x")
+os.chmod("locked/inner", 0)
+os.chmod("locked", 0)
+os.chmod("tests", 0o500)
+os.chmod("/testbed", 0o700)
+for place in ("/tmp", os.path.expanduser("~"), "/dev/shm", "/sf/out"):
+    open(os.path.join(place, "stray"), "w").write("x")
+os.makedirs(os.path.expanduser("~/.cache/stray"))
+subprocess.Popen(["sleep", "987"], start_new_session=True)
+subprocess.Popen(["bash", "-c", "trap '' TERM HUP; while true; do echo $$ >> /testbed/bg.txt; sleep 0.05; done"],
+                 start_new_session=True)
+subprocess.run(["ipcmk", "-M", "4096"], check=True)
+print("dirtied")
+"""
+
+# What a run finds: the checkout, the writable places, leftovers of other runs.
+REPORT = """\
+import os
+def listing(root):
+    out = []
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            out.append(f"{path} {oct(st.st_mode)} {st.st_size if not os.path.isdir(path) else ''}")
+    return sorted(out)
+print("testbed mode", oct(os.stat("/testbed").st_mode))
+print("add:", open("/testbed/src/tinypkg/__init__.py").read().strip().splitlines()[-1])
+for root in ("/testbed", "/tmp", os.path.expanduser("~"), "/dev/shm", "/sf"):
+    print(root, listing(root))
+print("sysv shm", open("/proc/sysvipc/shm").read().count("\\n") - 1)
+leftovers = []
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\\0", b" ").decode()
+        except OSError:
+            continue
+        if "sleep 987" in cmd or "bg.txt" in cmd:
+            leftovers.append(cmd)
+print("leftovers", leftovers)
+"""
+
+
+def new_file_patch(path: str, text: str) -> str:
+    lines = text.splitlines()
+    body = "".join(f"+{line}\n" for line in lines)
+    return (f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
+            f"@@ -0,0 +1,{len(lines)} @@\n{body}")
+
+
+def pool_containers(client, pool: WarmPool | None = None) -> list[dict]:
+    """Pool containers of these tests, as the engine lists them (Id, Labels, ...)."""
+    label = f"{LABEL_POOL_ID}={pool.id}" if pool else f"{LABEL_KIND}={LABEL_POOL}"
+    return [c for c in client.api.containers(all=True, filters={"label": label})
+            if (c.get("Labels") or {}).get("skillforge.environment", "").startswith(ENV)]
+
+
+@pytest.fixture(scope="module")
+def envs(tiny_env):
+    env, _log, _seconds = tiny_env
+    return {ENV: env, PRE_TEST_FAILS: EnvInfo(env.image, env.repo, env.recipe.model_copy(
+        update={"pre_test": ["echo preparing", "false"]}))}
+
+
+@pytest.fixture(scope="module")
+def source(tiny_repo):
+    return lambda repo, commit: git_tree_tar(tiny_repo.path, commit)
+
+
+@pytest.fixture(scope="module")
+def docker_executor(docker_client, settings, envs, source):
+    return DockerExecutor(docker_client, settings, envs, source)
+
+
+@pytest.fixture
+def make_pool(docker_client, settings, envs, source):
+    made = []
+
+    def make(size: int, **kwargs) -> WarmPool:
+        pool = WarmPool(docker_client, settings, envs, source, size=size, **kwargs)
+        made.append(pool)
+        return pool
+
+    yield make
+    for pool in made:
+        pool.close()
+        assert pool_containers(docker_client, pool) == [], "pool containers left behind"
+
+
+def comparable(result):
+    return result.status, result.exit_code, result.tests, result.reason
+
+
+def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, tmp_path):
+    c1, c2 = tiny_repo.c1, tiny_repo.c2
+    cases = [
+        (ENV, RunSpec(commit=c1)),                                                   # some pass, some fail
+        (ENV, RunSpec(commit=c1, patches=(tiny_repo.gold,),
+                      tests=("tests/test_sub.py::test_sub", "tests/test_add.py::test_add"))),
+        (ENV, RunSpec(commit=c2)),                                                   # another tree
+        (ENV, RunSpec(commit=c1, tests=("tests/test_sub.py::test_sub",))),           # collection error (4)
+        (ENV, RunSpec(commit=c1, patches=(new_file_patch("tests/test_bad.py", "def test_x(:\n    pass"),))),
+        (ENV, RunSpec(commit=c1, patches=("", tiny_repo.gold, BAD_PATCH))),          # apply_failed
+        (ENV, RunSpec(commit=c1, script="import sys\nprint('seven')\nsys.exit(7)\n")),
+        (ENV, RunSpec(commit=c1, patches=(tiny_repo.gold,), script="from tinypkg import sub\nprint(sub(3, 1))\n")),
+        (ENV, RunSpec(commit=c1, script=PROBE)),
+        (PRE_TEST_FAILS, RunSpec(commit=c1)),                                         # pre_test fails
+    ]
+    pool = make_pool(2, log_dir=tmp_path)
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        fresh = list(threads.map(lambda case: docker_executor.run(*case), cases))
+        warm = list(threads.map(lambda case: pool.run(*case, log_name=f"inst/{case[1].label or 'run'}"), cases))
+    for (env, spec), a, b in zip(cases, fresh, warm):
+        assert comparable(b) == comparable(a), (spec, a.output[-2000:], b.output[-2000:])
+        if spec.script is not None:
+            assert b.output == a.output
+    statuses = [r.status for r in warm]
+    assert statuses == ["ok", "ok", "ok", "collection_error", "collection_error", "apply_failed", "ok", "ok", "ok",
+                        "collection_error"]
+    probe = warm[8].output
+    assert "uid 1000 gid 1000" in probe and "network off" in probe and "network ON" not in probe
+    assert "interfaces ['lo']" in probe and "CapEff:\t0000000000000000" in probe and "NoNewPrivs:\t1" in probe
+    assert "/testbed writable" in probe and "/opt/venv not writable: Read-only file system" in probe
+    assert warm[0].log_path and open(warm[0].log_path).read().startswith("environment: " + ENV)
+    stats = pool.stats()
+    assert stats["runs"] == len(cases) and stats["containers_started"] <= 4  # the pre_test env has its own
+    assert stats["containers_discarded"] == 0 and 0 < stats["utilisation"] <= 1
+    assert stats["latency_p50_s"] > 0 and stats["latency_p95_s"] >= stats["latency_p50_s"]
+
+
+def test_reset_leaves_nothing_for_the_next_run(docker_executor, make_pool, tiny_repo):
+    pool = make_pool(1)
+    dirty = pool.run(ENV, RunSpec(commit=tiny_repo.c1, patches=(tiny_repo.gold,), script=DIRTY))
+    assert (dirty.status, dirty.exit_code) == ("ok", 0) and "dirtied" in dirty.output, dirty.output
+    [container] = pool.containers()
+    after = pool.run(ENV, RunSpec(commit=tiny_repo.c1, script=REPORT))
+    assert pool.containers() == [container], "the container was replaced, not reset"
+    fresh = docker_executor.run(ENV, RunSpec(commit=tiny_repo.c1, script=REPORT))
+    assert after.exit_code == 0 and fresh.exit_code == 0, after.output
+    assert after.output == fresh.output
+    assert "add:     return a + b" in after.output and "leftovers []" in after.output
+    assert "sysv shm 0" in after.output and "stray" not in after.output and "bg.txt" not in after.output
+    assert "/sf/script.py" in after.output and "patch-000.diff" not in after.output  # the previous run's patch
+    assert pool.stats()["containers_discarded"] == 0
+
+
+def test_timeout_replaces_the_container(make_pool, tiny_repo, docker_client):
+    pool = make_pool(1)
+    first = pool.run(ENV, RunSpec(commit=tiny_repo.c1, tests=("tests/test_add.py::test_add",)))
+    [container] = pool.containers()
+    bomb = "import os\n\n\ndef test_bomb():\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass"
+    patch = new_file_patch("tests/test_bomb.py", bomb)
+    slow = pool.run(ENV, RunSpec(commit=tiny_repo.c1, patches=(patch,), tests=("tests/test_bomb.py",), timeout=3))
+    assert slow.status == "timeout" and slow.exit_code is None, slow.output
+    assert 3 <= slow.duration < 30
+    assert re.fullmatch(r"timed out after 3s \(during run\); at the timeout: \d+ processes.*", slow.reason), slow.reason
+    assert container not in [c["Id"] for c in pool_containers(docker_client, pool)], "timed-out container kept"
+    again = pool.run(ENV, RunSpec(commit=tiny_repo.c1, tests=("tests/test_add.py::test_add",)))
+    assert comparable(again) == comparable(first) and again.tests == {"tests/test_add.py::test_add": "passed"}
+    stats = pool.stats()
+    assert (stats["timeouts"], stats["containers_started"], stats["containers_discarded"]) == (1, 2, 1)
+    assert pool.discard_reasons == {"timeout": 1}
+
+
+def test_concurrency_is_bounded(make_pool, tiny_repo, docker_client):
+    pool = make_pool(2)
+    seen, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.append(len(pool_containers(docker_client, pool)))
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    script = "import socket, time\ntime.sleep(1.5)\nprint('host', socket.gethostname())\n"
+    started = time.monotonic()
+    try:
+        with ThreadPoolExecutor(max_workers=6) as threads:
+            results = list(threads.map(lambda i: pool.run(ENV, RunSpec(commit=tiny_repo.c1, script=script,
+                                                                       label=str(i))), range(6)))
+    finally:
+        stop.set()
+        watcher.join()
+    elapsed = time.monotonic() - started
+    assert [r.exit_code for r in results] == [0] * 6
+    hosts = {line for r in results for line in r.output.splitlines() if line.startswith("host ")}
+    assert len(hosts) <= 2
+    assert max(seen) <= 2 and pool.stats()["containers_started"] == 2
+    assert elapsed >= 3 * 1.5  # six runs of 1.5 s, two at a time
+    assert pool.stats()["wait_mean_s"] > 0
+
+
+def test_waiting_too_long_is_an_infra_error(make_pool, tiny_repo):
+    pool = make_pool(1, acquire_timeout=0.5)
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        futures = [threads.submit(pool.run, ENV, RunSpec(commit=tiny_repo.c1, script="import time\ntime.sleep(4)\n"))
+                   for _ in range(2)]
+        outcomes = []
+        for f in futures:
+            try:
+                outcomes.append(f.result().exit_code)
+            except InfraError as exc:
+                outcomes.append(exc.triage)
+    assert sorted(map(str, outcomes)) == ["0", "pool"]
+
+
+def test_close_removes_everything(docker_client, settings, envs, source, tiny_repo):
+    with WarmPool(docker_client, settings, envs, source, size=2) as pool:
+        with ThreadPoolExecutor(max_workers=2) as threads:
+            list(threads.map(lambda i: pool.run(ENV, RunSpec(commit=tiny_repo.c1, script="print(1)\n")), range(2)))
+        assert len(pool_containers(docker_client, pool)) >= 1
+    assert pool_containers(docker_client, pool) == []
+    with pytest.raises(InfraError, match="closed"):
+        pool.run(ENV, RunSpec(commit=tiny_repo.c1, script="print(1)\n"))
+
+
+def test_idle_containers_are_evicted(make_pool, tiny_repo, docker_client):
+    pool = make_pool(1, idle_timeout=0.0)
+    spec = RunSpec(commit=tiny_repo.c1, script="print(1)\n")
+    pool.run(ENV, spec)
+    [first] = pool.containers()
+    pool.run(ENV, spec)
+    assert pool.containers() != [first] and first not in [c["Id"] for c in pool_containers(docker_client, pool)]
+    stats = pool.stats()
+    assert (stats["containers_started"], stats["containers_evicted"], stats["containers_discarded"]) == (2, 1, 0)
+
+
+def test_leftovers_of_dead_owners_are_removed(make_pool, tiny_repo, docker_client):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphaned, alive = make_pool(1), make_pool(1)
+    orphaned._owner = f"{socket.gethostname()}:{dead.pid}:1"
+    for pool in (orphaned, alive):
+        pool.run(ENV, RunSpec(commit=tiny_repo.c1, script="print(1)\n"))
+    [c] = pool_containers(docker_client, orphaned)
+    assert c["Labels"][LABEL_OWNER].endswith(f":{dead.pid}:1")
+    assert remove_leftover_pool_containers(docker_client) >= 1
+    assert pool_containers(docker_client, orphaned) == []
+    assert len(pool_containers(docker_client, alive)) == 1
+    [c] = pool_containers(docker_client, alive)
+    assert alive.containers() == [c["Id"]] and int(c["Labels"][LABEL_OWNER].split(":")[1]) == os.getpid()
+
+
+def test_backend_with_pool_factory(settings, docker_client, tiny_env, tiny_repo, tmp_path):
+    from skillforge.gitio import RepoHandle
+    from skillforge.execution.backend import Backend
+
+    env, _log, _seconds = tiny_env
+    backend = Backend(settings, lambda repo: RepoHandle(repo, tiny_repo.path), logs_dir=tmp_path,
+                      client=docker_client, executor_factory=pool_factory(2))
+    name = backend.define(tiny_repo.name, env.recipe, tiny_repo.c1)
+    pool = backend.executor.inner
+    assert isinstance(pool, WarmPool) and pool.size == 2
+    try:
+        result = backend.context(name, "inst/gold").run(RunSpec(commit=tiny_repo.c1, patches=(tiny_repo.gold,),
+                                                                tests=("tests/test_sub.py::test_sub",), label="edit"))
+        assert result.tests == {"tests/test_sub.py::test_sub": "passed"}, result.output
+        assert result.log_path == str(tmp_path / "inst" / "gold-edit.log")
+        assert pool.environment(name).image == env.image
+    finally:
+        pool.close()
+    assert docker_client.api.containers(all=True, filters={"label": f"{LABEL_POOL_ID}={pool.id}"}) == []
