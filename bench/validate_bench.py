@@ -71,7 +71,8 @@ class RecordingExecutor(DockerExecutor):
 
 
 def make_workspace(root: Path, repo: Path | None, name: str | None, limit: int | None) -> tuple[Workspace, str, dict]:
-    from skillforge.stages.run import SAMPLES_DIR
+    from skillforge.resources import resource_dir
+    SAMPLES_DIR = resource_dir("samples")
     from skillforge.stages.recipe import load_run_recipe
     from skillforge.sample import generate_sample_repo
 

@@ -180,7 +180,7 @@ def tiny_env(docker_client, settings, base_image, tiny_repo, tmp_path_factory):
     """(EnvInfo, install log path, build seconds) of the tiny repository,
     with the recipe inferred from its files."""
     from skillforge.execution.images import ensure_env_image, env_image_tag
-    from skillforge.environments.recipes import infer_recipe
+    from skillforge.environments.infer import infer_recipe
     from skillforge.execution.sandbox import EnvInfo, git_tree_tar
 
     recipe = infer_recipe(lambda p: tiny_repo.read(tiny_repo.c1, p), tiny_repo.files(tiny_repo.c1))
@@ -208,7 +208,7 @@ def sample_env_recipe() -> dict:
     """The sample's environment recipe, as recipes/sample.yaml gives it."""
     from skillforge.stages.recipe import load_run_recipe
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     recipe = load_run_recipe(root / "recipes" / "sample.yaml")
     return recipe.sources[0].environment
 
@@ -216,7 +216,8 @@ def sample_env_recipe() -> dict:
 @pytest.fixture(scope="session")
 def sample_source(tmp_path_factory) -> Path:
     """The bundled sample's git history, generated once per session."""
-    from skillforge.stages.run import SAMPLES_DIR
+    from skillforge.resources import resource_dir
+    SAMPLES_DIR = resource_dir("samples")
     from skillforge.sample import generate_sample_repo
 
     return generate_sample_repo(tmp_path_factory.mktemp("sample") / "minicalc", SAMPLES_DIR / "minicalc")

@@ -23,7 +23,7 @@ def dataset(tmp_path):
         ReviewInstance(instance_id="o__r-1.review-1", skill="review", candidate_patch="d", label="NO",
                        candidate_kind="partial", answer="<judgment>NO</judgment>", **common),
     ]
-    ws.add_candidates("o__r-1", [(i.instance_id, i.skill, i.model_dump_json()) for i in insts])
+    ws.add_candidates("o__r-1", insts)
     for i in insts:
         ws.set_candidate_result(i.instance_id, "valid", gold_score=1.0, null_score=0.0)
     export_hf(ws, tmp_path / "ds")

@@ -2,7 +2,9 @@ import multiprocessing
 import os
 import signal
 
-from skillforge.schema import PullRecord
+from skillforge.schema import Outcome, PullRecord, Triage
+from skillforge.skills.editing import EditingInstance
+from skillforge.skills.review import ReviewInstance
 from skillforge.workspace import Workspace
 
 
@@ -14,23 +16,37 @@ def test_prs_are_stored_once_and_survive_reopening(tmp_path):
     ws = Workspace(tmp_path)
     assert ws.add_pr(record(1)) is True
     assert ws.add_pr(record(1)) is False
-    ws.set_pr_stage("o__r-1", "dropped", reason="no test change")
+    ws.set_pr_stage("o__r-1", "dropped", outcome=Outcome.failed(Triage.NO_TEST_CHANGE))
     ws.close()
     again = Workspace(tmp_path)
     rows = again.prs()
-    assert [(r["pr_id"], r["stage"], r["reason"]) for r in rows] == [("o__r-1", "dropped", "no test change")]
+    assert [(r.pr_id, r.stage, r.outcome.triage, r.outcome.message) for r in rows] == [
+        ("o__r-1", "dropped", Triage.NO_TEST_CHANGE, "no test change")]
+    assert rows[0].record == record(1)
 
 
 def test_candidates_and_results(tmp_path):
     ws = Workspace(tmp_path)
     ws.add_pr(record(2))
-    ws.add_candidates("o__r-2", [("o__r-2.editing", "editing", "{}"), ("o__r-2.review-0", "review", "{}")])
-    ws.add_candidates("o__r-2", [("o__r-2.editing", "editing", "{}")])  # a resumed build adds nothing
-    assert len(ws.candidates()) == 2 and ws.prs(stage="built")[0]["pr_id"] == "o__r-2"
+    spine = {"repo": "o/r", "pr_number": 2, "base_commit": "a" * 40}
+    editing = EditingInstance(instance_id="o__r-2.editing", skill="editing", instruction="fix", problem_statement="",
+                              test_patch="", **spine)
+    review = ReviewInstance(instance_id="o__r-2.review-0", skill="review", **REVIEW, **spine)
+    ws.add_candidates("o__r-2", [editing, review], [("localization", Outcome.failed(Triage.NO_CODE_CHANGE))])
+    ws.add_candidates("o__r-2", [editing])  # a resumed build adds nothing
+    assert len(ws.candidates()) == 2 and ws.prs(stage="built")[0].pr_id == "o__r-2"
+    assert [(r.skill, r.outcome.triage) for r in ws.not_built()] == [("localization", Triage.NO_CODE_CHANGE)]
     ws.set_candidate_result("o__r-2.editing", "valid", gold_score=1.0, null_score=0.0, log_dir="x")
-    assert [r["instance_id"] for r in ws.candidates(status="valid")] == ["o__r-2.editing"]
+    valid = ws.candidates(status="valid")
+    assert [r.instance_id for r in valid] == ["o__r-2.editing"] and valid[0].instance == editing
+    ws.set_candidate_result("o__r-2.review-0", "invalid", outcome=Outcome.failed(Triage.FLAKY, log="/l.log"))
+    [bad] = ws.candidates(status="invalid")
+    assert bad.outcome.triage is Triage.FLAKY and bad.outcome.render() == "flaky: flaky (see /l.log)"
     ws.store_run("k", {"status": "ok"})
     assert ws.cached_run("k") == {"status": "ok"} and ws.cached_run("missing") is None
+
+
+REVIEW = {"problem_statement": "", "candidate_patch": "", "label": "YES"}
 
 
 def _writer(path: str) -> None:
@@ -50,6 +66,32 @@ def test_kill_9_mid_write_leaves_a_consistent_database(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.join()
     rows = Workspace(tmp_path).prs()
-    numbers = sorted(r["number"] for r in rows)
+    numbers = sorted(r.number for r in rows)
     assert numbers == list(range(1, len(numbers) + 1))  # every committed record is whole, none lost in between
-    assert ws.query("PRAGMA integrity_check")[0][0] == "ok"
+    assert ws.integrity_ok()
+
+
+def test_a_version_1_workspace_is_migrated(tmp_path):
+    """Outcomes were sentences in version 1: they are kept, as messages, in the typed columns."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "skillforge.db")
+    db.executescript("""
+        CREATE TABLE prs (pr_id TEXT PRIMARY KEY, repo TEXT NOT NULL, number INTEGER NOT NULL, record TEXT NOT NULL,
+                          stage TEXT NOT NULL DEFAULT 'mined', reason TEXT NOT NULL DEFAULT '', analysis TEXT,
+                          facts TEXT, updated_at REAL NOT NULL);
+        CREATE TABLE candidates (instance_id TEXT PRIMARY KEY, pr_id TEXT NOT NULL, skill TEXT NOT NULL,
+                                 data TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'built',
+                                 reason TEXT NOT NULL DEFAULT '', gold_score REAL, null_score REAL,
+                                 log_dir TEXT NOT NULL DEFAULT '', updated_at REAL NOT NULL);
+        CREATE TABLE not_built (pr_id TEXT NOT NULL, skill TEXT NOT NULL, reason TEXT NOT NULL,
+                                PRIMARY KEY (pr_id, skill));
+    """)
+    db.execute("INSERT INTO prs VALUES ('o__r-1', 'o/r', 1, ?, 'dropped', 'no test change', NULL, NULL, 0)",
+               (record(1).model_dump_json(),))
+    db.commit()
+    db.close()
+    ws = Workspace(tmp_path)
+    [row] = ws.prs()
+    assert row.stage == "dropped" and row.outcome.message == "no test change" and row.outcome.triage is None
+    assert ws.get_meta("schema_version") == "2" and ws.integrity_ok()

@@ -9,15 +9,15 @@ images from a local clone when they are missing.
 
 from __future__ import annotations
 
-import json
 import statistics
-import tempfile
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from skillforge.export.io import DatasetError
+from skillforge.export.io import load_instances as _load
+from skillforge.export.io import load_predictions as _load_predictions
 from skillforge.settings import Settings
 from skillforge.execution import InfraError
 from skillforge.gitio import RepoError, RepoHandle
@@ -27,48 +27,24 @@ from skillforge.execution.backend import ENVIRONMENTS_FILE, Backend
 from skillforge.workspace import Workspace
 
 
-class EvalError(ValueError):
+class EvalError(DatasetError):
     pass
 
 
 def load_instances(dataset: str | Path, *, split: str = "train", skills: Iterable[str] = SKILLS) -> list[Instance]:
-    """Typed instances of every skill config the dataset has."""
-    import datasets
-
-    datasets.disable_progress_bars()
-    # a local folder is read afresh: a re-export at the same path must never be served from an old cache
-    cache = {"cache_dir": tempfile.mkdtemp(prefix="skillforge-eval-")} if Path(dataset).is_dir() else {}
-    out: list[Instance] = []
-    found = False
-    for skill in skills:
-        try:
-            rows = datasets.load_dataset(str(dataset), name=skill, split=split, **cache)
-        except ValueError as e:  # the dataset has no such config
-            if "BuilderConfig" in str(e) or "config" in str(e).lower():
-                continue
-            raise
-        found = True
-        model = REGISTRY[skill].instance_model
-        out.extend(model.model_validate(row) for row in rows)
-    if not found:
+    """Typed instances of every skill config the dataset has (``export.io.load_instances``)."""
+    by_skill = _load(dataset, split=split, skills=skills)
+    if not any(by_skill.values()):
         raise EvalError(f"{dataset}: no skill config ({', '.join(skills)}) found in split {split!r}")
-    return out
+    return [inst for rows in by_skill.values() for inst in rows]
 
 
 def load_predictions(path: str | Path) -> dict[str, list[str]]:
-    """JSONL rows ``{"instance_id": ..., "answer": ...}``; several rows per instance for Avg@k, in order."""
-    preds: dict[str, list[str]] = defaultdict(list)
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                preds[row["instance_id"]].append(row.get("answer") or "")
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise EvalError(f"{path}:{lineno}: not a prediction row ({e}); expected "
-                                '{"instance_id": ..., "answer": ...}') from None
-    return dict(preds)
+    """JSONL rows ``{"instance_id": ..., "answer": ...}`` (``export.io.load_predictions``)."""
+    try:
+        return _load_predictions(path)
+    except DatasetError as e:
+        raise EvalError(str(e)) from None
 
 
 def backend_for_dataset(dataset: str | Path, *, workspace: str | Path | None = None,
@@ -97,7 +73,7 @@ def backend_for_dataset(dataset: str | Path, *, workspace: str | Path | None = N
     if env_file.exists():
         backend.load(env_file)
     if ws is not None:
-        from skillforge.execution.backend import workspace_environments
+        from skillforge.environments import workspace_environments
 
         for env in workspace_environments(ws):
             backend.environments.setdefault(env.name, env)

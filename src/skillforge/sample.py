@@ -44,9 +44,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import git
 import yaml
 
+from skillforge.gitio import GitError, history as git_history, run_git
+from skillforge.mine.refs import closing_issue_numbers
 from skillforge.resources import resource_dir
 
 __all__ = [
@@ -68,7 +69,6 @@ MARKER = "skillforge-sample"  # file under .git/ holding the fixtures' fingerpri
 
 _JUNK_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 _JUNK_SUFFIXES = (".pyc", ".pyo")
-_CLOSING = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b:?\s+#(\d+)\b", re.IGNORECASE)
 
 
 class SampleError(RuntimeError):
@@ -101,12 +101,7 @@ def load_history(fixtures: str | Path | None = None) -> dict[str, Any]:
 
 def closing_references(text: str) -> list[int]:
     """Issue numbers a pull-request body closes with GitHub's keywords (``Fixes #1``, ``closes #4``...)."""
-    seen: list[int] = []
-    for match in _CLOSING.finditer(text or ""):
-        number = int(match.group(1))
-        if number not in seen:
-            seen.append(number)
-    return seen
+    return closing_issue_numbers(text)
 
 
 def fixtures_fingerprint(fixtures: str | Path | None = None) -> str:
@@ -174,7 +169,7 @@ def generate_sample_repo(dest: str | Path, fixtures: str | Path | None = None, *
 
 
 class _Git:
-    """git through GitPython, shut off from the user's configuration and environment."""
+    """git in ``work``, shut off from the user's configuration and environment."""
 
     def __init__(self, work: Path, scratch: Path):
         self.work = work
@@ -183,8 +178,7 @@ class _Git:
         templates = scratch / "templates"
         home.mkdir()
         templates.mkdir()
-        self.git = git.Git(str(work))
-        self.git.update_environment(
+        self.env = dict(
             # a stray GIT_DIR / GIT_INDEX_FILE (tests run from a hook, say) must not leak in
             GIT_DIR=str(work / ".git"),
             GIT_WORK_TREE=str(work),
@@ -203,8 +197,10 @@ class _Git:
             TZ="UTC",
         )
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None) -> str:
-        return self.git.execute(["git", *args], env=env)
+    def __call__(self, *args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
+        """git's output, without its final newline."""
+        out = run_git(self.work, *args, env={**self.env, **(env or {})}, check=check).stdout
+        return out[:-1] if out.endswith("\n") else out
 
     def commit(self, message: str, author: dict[str, str], committer: dict[str, str], date: str) -> None:
         msg = self.scratch / "message"
@@ -234,16 +230,12 @@ def _replay(work: Path, root: Path, history: dict[str, Any]) -> dict[int, tuple[
         g("init", "-q")
         g("symbolic-ref", "HEAD", f"refs/heads/{main}")
         owner = people[history["events"][0]["author"]]
-        with git.Repo(work) as repo, repo.config_writer() as config:
-            config.set_value("core", "autocrlf", "false")
-            config.set_value("core", "safecrlf", "false")
-            config.remove_option("core", "worktree")  # the repository must stay movable
-            config.set_value("commit", "gpgsign", "false")
-            config.set_value("tag", "gpgsign", "false")
-            config.set_value("user", "name", owner["name"])
-            config.set_value("user", "email", owner["email"])
-            config.set_value('remote "origin"', "url", f"{repo_info['url']}.git")
-            config.set_value('remote "origin"', "fetch", "+refs/heads/*:refs/remotes/origin/*")
+        g("config", "--unset-all", "core.worktree", check=False)  # the repository must stay movable
+        for key, value in (("core.autocrlf", "false"), ("core.safecrlf", "false"), ("commit.gpgsign", "false"),
+                           ("tag.gpgsign", "false"), ("user.name", owner["name"]), ("user.email", owner["email"]),
+                           ("remote.origin.url", f"{repo_info['url']}.git"),
+                           ("remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")):
+            g("config", key, value)
 
         for event in history["events"]:
             kind = event["type"]
@@ -266,7 +258,7 @@ def _replay(work: Path, root: Path, history: dict[str, Any]) -> dict[int, tuple[
                 pr = pulls[event["pr"]]
                 try:
                     g("merge", "-q", "--no-ff", "--no-commit", pr["branch"])
-                except git.GitCommandError as exc:
+                except GitError as exc:
                     raise SampleError(f"merging PR #{pr['number']} ({pr['branch']}) conflicts: {exc.stderr or exc}") from exc
                 login = people[pr["user"]]["login"]
                 message = f"Merge pull request #{pr['number']} from {login}/{pr['branch']}\n\n{pr['title']}"
@@ -319,12 +311,11 @@ def _merge_dates(dest: Path, history: dict[str, Any]) -> dict[int, tuple[str, st
     """{pr: (sha, date)} read back from an existing sample (for rewriting the issues file)."""
     found: dict[int, tuple[str, str]] = {}
     pattern = re.compile(r"^Merge pull request #(\d+) |\(#(\d+)\)$")
-    with git.Repo(dest) as repo:
-        for commit in repo.iter_commits(history["repository"].get("default_branch", "main"), first_parent=True):
-            match = pattern.search(str(commit.summary))
-            if match:
-                number = int(match.group(1) or match.group(2))
-                found[number] = (commit.hexsha, commit.committed_datetime.isoformat())
+    for commit in git_history(dest, history["repository"].get("default_branch", "main")):
+        match = pattern.search(commit.message.partition("\n")[0])
+        if match:
+            number = int(match.group(1) or match.group(2))
+            found[number] = (commit.sha, commit.commit_date)
     return found
 
 

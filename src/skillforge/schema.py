@@ -9,10 +9,13 @@ gold ``answer`` in exactly the format a prediction takes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from typing import Literal
+from enum import Enum
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SKILLS: tuple[str, ...] = ("localization", "editing", "test_generation", "reproduction", "review")
 Skill = Literal["localization", "editing", "test_generation", "reproduction", "review"]
@@ -159,3 +162,209 @@ class PRFacts(BaseModel):
     PASS_TO_PASS: list[str] = Field(default_factory=list)
     flaky: list[str] = Field(default_factory=list, description="tests whose outcome varied across reruns")
     reruns: int = 1
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+class TriageKind(str, Enum):
+    INFRASTRUCTURE = "infrastructure"  # the machinery failed: never a label, retried on the next run
+    OUTCOME = "outcome"  # the code under test did not do what was required: dropped
+    FILTER = "filter"  # dropped before anything ran (analysis, a skill's build rules)
+    INPUT = "input"  # the input itself is unusable
+
+
+class Triage(str, Enum):
+    """Why a PR, candidate or row was not kept: one member per cause. Statistics
+    count these members, never sentences; ``label`` is what tables show."""
+
+    # infrastructure
+    IMAGE_BUILD = "image_build"
+    INSTALL = "install"
+    SANDBOX = "sandbox"
+    ENVIRONMENT = "environment"
+    CLONE = "clone"
+    SOURCE = "source"
+    RECIPE = "recipe"
+    INTERNAL = "internal"
+    # outcomes of running the code under test
+    PATCH_APPLY = "patch_apply"
+    COLLECTION_ERROR = "collection_error"
+    TIMEOUT = "timeout"
+    TEST_FAILURE = "test_failure"
+    NO_FAIL_TO_PASS = "no_fail_to_pass"
+    FLAKY = "flaky"
+    # filters
+    DECONTAMINATED = "decontaminated"
+    UNAVAILABLE = "repository_unavailable"
+    ANALYSIS_ERROR = "analysis_error"
+    BINARY_ONLY = "binary_only"
+    NO_CODE_CHANGE = "no_code_change"
+    TRIVIAL = "trivial"
+    NO_TEST_CHANGE = "no_test_change"
+    NO_ISSUE = "no_issue"
+    TOO_LARGE = "too_large"
+    NEAR_DUPLICATE = "near_duplicate"
+    NO_TEST_MODULE = "no_test_module"
+    NO_TARGET = "no_target"
+    SOLUTION_LEAK = "solution_leak"
+    NOT_STANDALONE = "not_standalone"
+    NO_NEGATIVE = "no_negative"
+    BUILD_ERROR = "build_error"
+    # input
+    INPUT = "input"
+
+    @property
+    def kind(self) -> TriageKind:
+        return _KIND.get(self, TriageKind.FILTER)
+
+    @property
+    def infrastructure(self) -> bool:
+        """Never a label: the row stays in error and is retried."""
+        return self.kind is TriageKind.INFRASTRUCTURE
+
+    @property
+    def label(self) -> str:
+        return _LABEL[self]
+
+
+_KIND = {
+    **{t: TriageKind.INFRASTRUCTURE for t in (Triage.IMAGE_BUILD, Triage.INSTALL, Triage.SANDBOX, Triage.ENVIRONMENT,
+                                             Triage.CLONE, Triage.SOURCE, Triage.RECIPE, Triage.INTERNAL)},
+    **{t: TriageKind.OUTCOME for t in (Triage.PATCH_APPLY, Triage.COLLECTION_ERROR, Triage.TIMEOUT,
+                                      Triage.TEST_FAILURE, Triage.NO_FAIL_TO_PASS, Triage.FLAKY)},
+    Triage.INPUT: TriageKind.INPUT,
+}
+_LABEL = {
+    Triage.IMAGE_BUILD: "environment image could not be made",
+    Triage.INSTALL: "install failed",
+    Triage.SANDBOX: "sandbox or Docker engine failed",
+    Triage.ENVIRONMENT: "environment runs no test",
+    Triage.CLONE: "repository could not be cloned",
+    Triage.SOURCE: "commit or tree missing from the clone",
+    Triage.RECIPE: "no environment recipe",
+    Triage.INTERNAL: "internal error",
+    Triage.PATCH_APPLY: "patch does not apply",
+    Triage.COLLECTION_ERROR: "tests cannot be collected",
+    Triage.TIMEOUT: "timed out",
+    Triage.TEST_FAILURE: "tests do not give the required outcome",
+    Triage.NO_FAIL_TO_PASS: "no FAIL_TO_PASS test",
+    Triage.FLAKY: "flaky",
+    Triage.DECONTAMINATED: "decontaminated",
+    Triage.UNAVAILABLE: "repository unavailable",
+    Triage.ANALYSIS_ERROR: "analysis failed",
+    Triage.BINARY_ONLY: "binary-only change",
+    Triage.NO_CODE_CHANGE: "no code change",
+    Triage.TRIVIAL: "trivial change",
+    Triage.NO_TEST_CHANGE: "no test change",
+    Triage.NO_ISSUE: "no linked issue",
+    Triage.TOO_LARGE: "too large",
+    Triage.NEAR_DUPLICATE: "near-duplicate",
+    Triage.NO_TEST_MODULE: "no runnable test module in the test patch",
+    Triage.NO_TARGET: "no changed function or class to test",
+    Triage.SOLUTION_LEAK: "the issue text gives the solution away",
+    Triage.NOT_STANDALONE: "no FAIL_TO_PASS test can be made standalone",
+    Triage.NO_NEGATIVE: "no wrong candidate is provably wrong",
+    Triage.BUILD_ERROR: "build failed",
+    Triage.INPUT: "unusable input row",
+}
+
+
+class OutcomeStatus(str, Enum):
+    KEPT = "kept"
+    DROPPED = "dropped"
+    ERROR = "error"  # infrastructure: retried on the next run
+
+
+class Outcome(BaseModel):
+    """What happened to a PR, candidate or row, as data: sentences are made from
+    it only at the edges (the CLI's tables, the dataset card)."""
+
+    status: OutcomeStatus = OutcomeStatus.KEPT
+    triage: Triage | None = None
+    message: str = Field(default="", description="what went wrong, for a person (details of this case)")
+    log: str | None = Field(default=None, description="the log file to open first")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def kept(cls, message: str = "", **details: Any) -> "Outcome":
+        return cls(status=OutcomeStatus.KEPT, message=message, details=details)
+
+    @classmethod
+    def failed(cls, triage: "Triage", message: str = "", log: str | None = None, **details: Any) -> "Outcome":
+        """A drop, or an error when the triage is an infrastructure class."""
+        status = OutcomeStatus.ERROR if triage.infrastructure else OutcomeStatus.DROPPED
+        return cls(status=status, triage=triage, message=message or triage.label, log=log, details=details)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is OutcomeStatus.KEPT
+
+    def render(self) -> str:
+        """One line for a person: ``<triage>: <message> (see <log>)``."""
+        head = f"{self.triage.value}: " if self.triage is not None else ""
+        return f"{head}{self.message}" + (f" (see {self.log})" if self.log else "")
+
+
+# --------------------------------------------------------------------------- environment recipes
+
+DEFAULT_TEST_CMD = "python -m pytest -p no:cacheprovider -rA"
+DEFAULT_PYTHON = "3.11"
+
+
+class EnvRecipe(BaseModel):
+    """How to build a repository's environment and run its tests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    python: str = DEFAULT_PYTHON
+    system_packages: list[str] = Field(default_factory=list, description="Debian packages, installed as root")
+    install: list[str] = Field(default_factory=list,
+                               description="shell commands run in /testbed with the venv active, network on, at image build")
+    pre_test: list[str] = Field(default_factory=list,
+                                description="shell commands run before the tests in every test container, network off")
+    test_cmd: str = DEFAULT_TEST_CMD
+    test_files: list[str] = Field(default_factory=list, description="default test selection when a run names none")
+    env: dict[str, str] = Field(default_factory=dict, description="variables set at install and at test time")
+    timeout: int | None = Field(default=None, description="test timeout in seconds (Settings.test_timeout if unset)")
+    install_timeout: int | None = Field(default=None, description="install timeout in seconds")
+
+    @field_validator("python", mode="before")
+    @classmethod
+    def _python_str(cls, value: Any) -> str:
+        if isinstance(value, float):
+            raise ValueError(f"write the Python version as a string (python: \"{value}\"): YAML reads 3.10 as 3.1")
+        value = str(value).strip()
+        if not re.fullmatch(r"3\.\d+", value):
+            raise ValueError(f"python must look like '3.11', got {value!r}")
+        return value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_str(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for k in value:
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(k)):
+                    raise ValueError(f"invalid environment variable name {k!r}")
+            return {str(k): "" if v is None else str(v) for k, v in value.items()}
+        return value
+
+    def key(self) -> str:
+        """Short stable hash of the fields that shape the environment image."""
+        payload = json.dumps({"python": self.python, "system_packages": self.system_packages,
+                              "install": self.install, "env": self.env}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+class Dropped(Exception):
+    """Something that cannot be made or kept, with the triage class it counts under."""
+
+    def __init__(self, triage: Triage, message: str = "", log: str | None = None, **details: Any):
+        super().__init__(message or triage.label)
+        self.triage = triage
+        self.message = message or triage.label
+        self.log = log
+        self.details = details
+
+    def outcome(self) -> Outcome:
+        return Outcome.failed(self.triage, self.message, self.log, **self.details)

@@ -11,6 +11,7 @@ images, logs or datasets.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -107,6 +108,21 @@ class Settings:
 
 
 CA_MOUNT = "/etc/skillforge/ca.crt"
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*")
+
+
+def parse_size(text: str | int, *, default: int | None = None) -> int:
+    """Bytes of a size setting: ``2g``, ``512m``, ``1.5GiB``, ``100k``, ``4096`` (binary units).
+    An unreadable value is an error naming it, unless ``default`` is given."""
+    if isinstance(text, int):
+        return text
+    m = _SIZE.fullmatch(str(text).lower())
+    if not m:
+        if default is not None:
+            return default
+        raise ValueError(f"not a size: {text!r} (write e.g. 2g, 512m or 100k)")
+    return int(float(m.group(1)) * (1 << {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}[m.group(2)]))
 
 
 def redact(text: str, secrets: list[str]) -> str:

@@ -1,6 +1,10 @@
 """The workspace: an embedded SQLite database with the state of every pull
 request and candidate through every stage, plus one log directory per instance.
 
+This module is the only place that knows SQL. It owns every table and its
+migration, and hands out typed records (``PRRow``, ``CandidateRow``,
+``NotBuiltRow``, ``EnvironmentRow``) whose JSON columns are decoded here.
+
 Every write is its own transaction, so a run killed at any moment (Ctrl-C,
 kill -9) leaves a consistent database; rerunning picks up exactly what was not
 finished. Ids are deterministic, so nothing is duplicated.
@@ -12,12 +16,16 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from skillforge.schema import Analysis, PullRecord
+from skillforge.schema import Analysis, EnvRecipe, Instance, Outcome, OutcomeStatus, PRFacts, PullRecord, Triage
+
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -35,7 +43,11 @@ CREATE TABLE IF NOT EXISTS prs (
     reason TEXT NOT NULL DEFAULT '',
     analysis TEXT,
     facts TEXT,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    triage TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    log TEXT,
+    details TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS prs_stage ON prs(stage);
 CREATE TABLE IF NOT EXISTS candidates (
@@ -48,13 +60,20 @@ CREATE TABLE IF NOT EXISTS candidates (
     gold_score REAL,
     null_score REAL,
     log_dir TEXT NOT NULL DEFAULT '',
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    triage TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    log TEXT,
+    details TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS candidates_status ON candidates(status);
 CREATE TABLE IF NOT EXISTS not_built (
     pr_id TEXT NOT NULL,
     skill TEXT NOT NULL,
-    reason TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    triage TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    log TEXT,
     PRIMARY KEY (pr_id, skill)
 );
 CREATE TABLE IF NOT EXISTS runs (key TEXT PRIMARY KEY, result TEXT NOT NULL, created_at REAL NOT NULL);
@@ -67,17 +86,137 @@ CREATE TABLE IF NOT EXISTS environments (
     reason TEXT NOT NULL DEFAULT '',
     reference_commit TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS resolutions (
+    key TEXT PRIMARY KEY,
+    repo TEXT NOT NULL,
+    data TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS swebench_results (
+    instance_id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    result TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS github_seen (
+    repo TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (repo, number)
+);
 """
 
-# PR stages, in order. 'dropped' carries a reason.
+# columns added by version 2 (typed outcomes) to tables a version-1 workspace already has
+_V2_COLUMNS = {
+    "prs": (("triage", "TEXT"), ("message", "TEXT NOT NULL DEFAULT ''"), ("log", "TEXT"),
+            ("details", "TEXT NOT NULL DEFAULT '{}'")),
+    "candidates": (("triage", "TEXT"), ("message", "TEXT NOT NULL DEFAULT ''"), ("log", "TEXT"),
+                   ("details", "TEXT NOT NULL DEFAULT '{}'")),
+    "not_built": (("triage", "TEXT"), ("message", "TEXT NOT NULL DEFAULT ''"), ("log", "TEXT")),
+}
+
+# PR stages, in order. 'dropped' carries an outcome; an infrastructure error leaves the PR at its stage with one.
 PR_STAGES = ("mined", "analyzed", "executed", "built", "dropped")
-# candidate statuses: built -> valid | invalid (reason) | error (infrastructure, retried on the next run)
+KEPT_STAGES = ("analyzed", "executed", "built")
+# candidate statuses: built -> valid | invalid (outcome) | error (infrastructure, retried on the next run)
 CANDIDATE_STATUSES = ("built", "valid", "invalid", "error")
 
 
+class WorkspaceError(RuntimeError):
+    pass
+
+
+def _outcome(triage: str | None, message: str, log: str | None, details: str | None,
+             status: OutcomeStatus) -> Outcome | None:
+    if triage is None and not message:
+        return None
+    t = Triage(triage) if triage else None
+    return Outcome(status=status, triage=t, message=message, log=log, details=json.loads(details or "{}"))
+
+
+@dataclass(eq=False)
+class PRRow:
+    """A mined pull request and where it stands."""
+
+    pr_id: str
+    repo: str
+    number: int
+    stage: str
+    outcome: Outcome | None
+    updated_at: float
+    _record: str = field(repr=False)
+    _analysis: str | None = field(repr=False)
+    _facts: str | None = field(repr=False)
+
+    @cached_property
+    def record(self) -> PullRecord:
+        return PullRecord.model_validate_json(self._record)
+
+    @cached_property
+    def analysis(self) -> Analysis | None:
+        return Analysis.model_validate_json(self._analysis) if self._analysis else None
+
+    @cached_property
+    def facts(self) -> PRFacts | None:
+        return PRFacts.model_validate_json(self._facts) if self._facts else None
+
+
+@dataclass(eq=False)
+class CandidateRow:
+    """A candidate instance of one skill and its validation."""
+
+    instance_id: str
+    pr_id: str
+    skill: str
+    status: str
+    outcome: Outcome | None
+    gold_score: float | None
+    null_score: float | None
+    log_dir: str
+    _data: str = field(repr=False)
+
+    @cached_property
+    def instance(self) -> Instance:
+        """The typed instance (the skill's own model)."""
+        from skillforge.skills import REGISTRY
+
+        return REGISTRY[self.skill].instance_model.model_validate_json(self._data)
+
+    @property
+    def environment(self) -> str:
+        return self.instance.environment
+
+
+@dataclass(frozen=True)
+class NotBuiltRow:
+    """A skill that made no candidate from a PR, and why."""
+
+    pr_id: str
+    skill: str
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class EnvironmentRow:
+    name: str
+    repo: str
+    recipe: EnvRecipe
+    image: str
+    status: str
+    message: str
+    reference_commit: str
+
+
 class Workspace:
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, *, create: bool = True):
         self.root = Path(root).resolve()
+        if self.root.exists() and not self.root.is_dir():
+            raise WorkspaceError(f"{self.root} is a file, not a workspace directory")
+        if not create and not (self.root / "skillforge.db").exists():
+            raise WorkspaceError(f"{self.root}: no workspace here (no skillforge.db); run `skillforge mine` first")
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "skillforge.db"
         self._lock = threading.RLock()
@@ -85,9 +224,30 @@ class Workspace:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._migrate()
+
+    @staticmethod
+    def exists(root: str | Path) -> bool:
+        return (Path(root) / "skillforge.db").is_file()
 
     # -- plumbing ---------------------------------------------------------
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            old = {t: {r["name"] for r in db.execute(f"PRAGMA table_info({t})")} for t in _V2_COLUMNS}
+            for table, columns in _V2_COLUMNS.items():
+                if old[table]:  # the table exists (a workspace of an older version)
+                    for name, decl in columns:
+                        if name not in old[table]:
+                            db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+            for statement in SCHEMA.split(";"):  # executescript would commit: one statement at a time
+                if statement.strip():
+                    db.execute(statement)
+            if any(old.values()):  # version 1 kept outcomes as sentences: keep them as messages
+                for table in _V2_COLUMNS:
+                    db.execute(f"UPDATE {table} SET message=reason WHERE message='' AND reason!=''")
+            db.execute("INSERT INTO meta(key, value) VALUES('schema_version', ?) "
+                       "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (str(SCHEMA_VERSION),))
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
@@ -100,13 +260,16 @@ class Workspace:
             else:
                 self._db.execute("COMMIT")
 
-    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+    def _query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
-    def execute(self, sql: str, params: tuple | dict = ()) -> None:
+    def _execute(self, sql: str, params: tuple | dict = ()) -> None:
         with self.transaction() as db:
             db.execute(sql, params)
+
+    def integrity_ok(self) -> bool:
+        return self._query("PRAGMA integrity_check")[0][0] == "ok"
 
     def close(self) -> None:
         with self._lock:
@@ -121,16 +284,25 @@ class Workspace:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def write_report(self, instance_id: str, report: dict) -> Path:
+        """``logs/<instance_id>/report.json`` (replaced atomically)."""
+        path = self.instance_log_dir(instance_id) / "report.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")
+        tmp.replace(path)
+        return path
+
     # -- meta and per-repository state -------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        rows = self.query("SELECT value FROM meta WHERE key=?", (key,))
+        rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
         return rows[0]["value"] if rows else default
 
     def set_meta(self, key: str, value: str) -> None:
-        self.execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+        self._execute("INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                      (key, value))
 
     def repo_state(self, repo: str) -> dict[str, Any]:
-        rows = self.query("SELECT state FROM repos WHERE repo=?", (repo,))
+        rows = self._query("SELECT state FROM repos WHERE repo=?", (repo,))
         return json.loads(rows[0]["state"]) if rows else {}
 
     def set_repo_state(self, repo: str, state: dict[str, Any], location: str | None = None) -> None:
@@ -143,124 +315,228 @@ class Workspace:
             )
 
     def repo_location(self, repo: str) -> str | None:
-        rows = self.query("SELECT location FROM repos WHERE repo=?", (repo,))
+        rows = self._query("SELECT location FROM repos WHERE repo=?", (repo,))
         return rows[0]["location"] or None if rows else None
 
     def repos(self) -> list[str]:
-        return [r["repo"] for r in self.query("SELECT repo FROM repos ORDER BY repo")]
+        return [r["repo"] for r in self._query("SELECT repo FROM repos ORDER BY repo")]
 
     # -- pull requests ----------------------------------------------------
-    def add_pr(self, record: PullRecord, *, stage: str = "mined", reason: str = "") -> bool:
+    def add_pr(self, record: PullRecord, *, stage: str = "mined") -> bool:
         """Store a mined PR; returns False (and changes nothing) if it is already there."""
         with self.transaction() as db:
             cur = db.execute(
-                "INSERT OR IGNORE INTO prs(pr_id, repo, number, record, stage, reason, updated_at) VALUES(?,?,?,?,?,?,?)",
-                (record.instance_id, record.repo, record.number, record.model_dump_json(), stage, reason, time.time()),
+                "INSERT OR IGNORE INTO prs(pr_id, repo, number, record, stage, updated_at) VALUES(?,?,?,?,?,?)",
+                (record.instance_id, record.repo, record.number, record.model_dump_json(), stage, time.time()),
             )
             return cur.rowcount == 1
 
-    def has_pr(self, pr_id: str) -> bool:
-        return bool(self.query("SELECT 1 FROM prs WHERE pr_id=?", (pr_id,)))
+    def replace_pr_record(self, record: PullRecord) -> None:
+        """Overwrite a stored PR's record (its stage and results stay)."""
+        self._execute("UPDATE prs SET record=?, updated_at=? WHERE pr_id=?",
+                      (record.model_dump_json(), time.time(), record.instance_id))
 
-    def get_pr(self, pr_id: str) -> PullRecord:
-        rows = self.query("SELECT record FROM prs WHERE pr_id=?", (pr_id,))
+    def has_pr(self, pr_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM prs WHERE pr_id=?", (pr_id,)))
+
+    @staticmethod
+    def _pr_row(r: sqlite3.Row) -> PRRow:
+        status = OutcomeStatus.DROPPED if r["stage"] == "dropped" else OutcomeStatus.ERROR
+        return PRRow(r["pr_id"], r["repo"], r["number"], r["stage"],
+                     _outcome(r["triage"], r["message"], r["log"], r["details"], status), r["updated_at"],
+                     r["record"], r["analysis"], r["facts"])
+
+    def pr(self, pr_id: str) -> PRRow:
+        rows = self._query("SELECT * FROM prs WHERE pr_id=?", (pr_id,))
         if not rows:
             raise KeyError(pr_id)
-        return PullRecord.model_validate_json(rows[0]["record"])
+        return self._pr_row(rows[0])
 
-    def prs(self, stage: str | None = None, repo: str | None = None) -> list[sqlite3.Row]:
+    def get_pr(self, pr_id: str) -> PullRecord:
+        return self.pr(pr_id).record
+
+    def prs(self, stage: str | Iterable[str] | None = None, repo: str | None = None) -> list[PRRow]:
         sql, params = "SELECT * FROM prs WHERE 1=1", []
         if stage:
-            sql += " AND stage=?"
-            params.append(stage)
+            stages = [stage] if isinstance(stage, str) else list(stage)
+            sql += f" AND stage IN ({','.join('?' * len(stages))})"
+            params += stages
         if repo:
             sql += " AND repo=?"
             params.append(repo)
-        return self.query(sql + " ORDER BY repo, number", tuple(params))
+        return [self._pr_row(r) for r in self._query(sql + " ORDER BY repo, number", tuple(params))]
 
-    def set_pr_stage(self, pr_id: str, stage: str, *, reason: str = "", analysis: Analysis | None = None,
-                     facts: dict | None = None) -> None:
-        assert stage in PR_STAGES, stage
-        sets, params = ["stage=?", "reason=?", "updated_at=?"], [stage, reason, time.time()]
+    def newest_pr(self, repo: str) -> PRRow | None:
+        rows = self._query("SELECT * FROM prs WHERE repo=? ORDER BY number DESC LIMIT 1", (repo,))
+        return self._pr_row(rows[0]) if rows else None
+
+    def set_pr_stage(self, pr_id: str, stage: str, *, outcome: Outcome | None = None, analysis: Analysis | None = None,
+                     facts: PRFacts | None = None) -> None:
+        """Move a PR to ``stage``; ``outcome`` says why it was dropped (or, at a kept stage,
+        which infrastructure error it waits on); no outcome clears the previous one."""
+        if stage not in PR_STAGES:
+            raise ValueError(f"unknown PR stage {stage!r}")
+        o = outcome
+        sets = ["stage=?", "triage=?", "message=?", "log=?", "details=?", "reason=''", "updated_at=?"]
+        params: list[Any] = [stage, o.triage.value if o and o.triage else None, o.message if o else "",
+                             o.log if o else None, json.dumps(o.details if o else {}, default=str), time.time()]
         if analysis is not None:
             sets.append("analysis=?")
             params.append(analysis.model_dump_json())
         if facts is not None:
             sets.append("facts=?")
-            params.append(json.dumps(facts))
-        self.execute(f"UPDATE prs SET {', '.join(sets)} WHERE pr_id=?", (*params, pr_id))
+            params.append(facts.model_dump_json())
+        self._execute(f"UPDATE prs SET {', '.join(sets)} WHERE pr_id=?", (*params, pr_id))
 
     def pr_analysis(self, pr_id: str) -> Analysis | None:
-        rows = self.query("SELECT analysis FROM prs WHERE pr_id=?", (pr_id,))
+        rows = self._query("SELECT analysis FROM prs WHERE pr_id=?", (pr_id,))
         return Analysis.model_validate_json(rows[0]["analysis"]) if rows and rows[0]["analysis"] else None
 
-    def pr_facts(self, pr_id: str) -> dict | None:
-        rows = self.query("SELECT facts FROM prs WHERE pr_id=?", (pr_id,))
-        return json.loads(rows[0]["facts"]) if rows and rows[0]["facts"] else None
+    def pr_facts(self, pr_id: str) -> PRFacts | None:
+        rows = self._query("SELECT facts FROM prs WHERE pr_id=?", (pr_id,))
+        return PRFacts.model_validate_json(rows[0]["facts"]) if rows and rows[0]["facts"] else None
 
     # -- candidates -------------------------------------------------------
-    def add_candidates(self, pr_id: str, candidates: list[tuple[str, str, str]],
-                       not_built: list[tuple[str, str]] = ()) -> None:
-        """Store (instance_id, skill, json) rows for a PR, and (skill, reason) for the skills that made
-        none, and mark the PR built, in one transaction."""
+    def add_candidates(self, pr_id: str, instances: Iterable[Instance],
+                       not_built: Iterable[tuple[str, Outcome]] = ()) -> None:
+        """Store a PR's candidates, and why each skill that made none did not, and mark
+        the PR built, in one transaction."""
         now = time.time()
         with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO not_built(pr_id, skill, reason) VALUES(?,?,?)",
-                           [(pr_id, skill, reason) for skill, reason in not_built])
+            db.executemany(
+                "INSERT OR REPLACE INTO not_built(pr_id, skill, triage, message, log) VALUES(?,?,?,?,?)",
+                [(pr_id, skill, o.triage.value if o.triage else None, o.message, o.log) for skill, o in not_built])
             db.executemany(
                 "INSERT OR IGNORE INTO candidates(instance_id, pr_id, skill, data, updated_at) VALUES(?,?,?,?,?)",
-                [(iid, pr_id, skill, data, now) for iid, skill, data in candidates],
+                [(i.instance_id, pr_id, i.skill, i.model_dump_json(), now) for i in instances],
             )
-            db.execute("UPDATE prs SET stage='built', reason='', updated_at=? WHERE pr_id=?", (now, pr_id))
+            db.execute("UPDATE prs SET stage='built', triage=NULL, message='', log=NULL, reason='', updated_at=? "
+                       "WHERE pr_id=?", (now, pr_id))
 
-    def candidates(self, status: str | None = None, skill: str | None = None) -> list[sqlite3.Row]:
+    @staticmethod
+    def _candidate_row(r: sqlite3.Row) -> CandidateRow:
+        status = OutcomeStatus.ERROR if r["status"] == "error" else OutcomeStatus.DROPPED
+        return CandidateRow(r["instance_id"], r["pr_id"], r["skill"], r["status"],
+                            _outcome(r["triage"], r["message"], r["log"], r["details"], status),
+                            r["gold_score"], r["null_score"], r["log_dir"], r["data"])
+
+    def candidates(self, status: str | Iterable[str] | None = None, skill: str | None = None,
+                   pr_id: str | None = None) -> list[CandidateRow]:
         sql, params = "SELECT * FROM candidates WHERE 1=1", []
         if status:
-            sql += " AND status=?"
-            params.append(status)
+            statuses = [status] if isinstance(status, str) else list(status)
+            sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            params += statuses
         if skill:
             sql += " AND skill=?"
             params.append(skill)
-        return self.query(sql + " ORDER BY instance_id", tuple(params))
+        if pr_id:
+            sql += " AND pr_id=?"
+            params.append(pr_id)
+        return [self._candidate_row(r) for r in self._query(sql + " ORDER BY instance_id", tuple(params))]
 
-    def set_candidate_result(self, instance_id: str, status: str, *, reason: str = "", gold_score: float | None = None,
-                             null_score: float | None = None, log_dir: str = "", data: str | None = None) -> None:
-        assert status in CANDIDATE_STATUSES, status
-        sql = "UPDATE candidates SET status=?, reason=?, gold_score=?, null_score=?, log_dir=?, updated_at=?"
-        params: list[Any] = [status, reason, gold_score, null_score, log_dir, time.time()]
-        if data is not None:
+    def set_candidate_result(self, instance_id: str, status: str, *, outcome: Outcome | None = None,
+                             gold_score: float | None = None, null_score: float | None = None, log_dir: str = "",
+                             instance: Instance | None = None) -> None:
+        if status not in CANDIDATE_STATUSES:
+            raise ValueError(f"unknown candidate status {status!r}")
+        o = outcome
+        sql = ("UPDATE candidates SET status=?, triage=?, message=?, log=?, details=?, reason='', gold_score=?, "
+               "null_score=?, log_dir=?, updated_at=?")
+        params: list[Any] = [status, o.triage.value if o and o.triage else None, o.message if o else "",
+                             o.log if o else None, json.dumps(o.details if o else {}, default=str), gold_score,
+                             null_score, log_dir, time.time()]
+        if instance is not None:
             sql += ", data=?"
-            params.append(data)
-        self.execute(sql + " WHERE instance_id=?", (*params, instance_id))
+            params.append(instance.model_dump_json())
+        self._execute(sql + " WHERE instance_id=?", (*params, instance_id))
 
-    def not_built(self) -> list[sqlite3.Row]:
-        return self.query("SELECT * FROM not_built ORDER BY pr_id, skill")
+    def not_built(self) -> list[NotBuiltRow]:
+        rows = self._query("SELECT * FROM not_built ORDER BY pr_id, skill")
+        return [NotBuiltRow(r["pr_id"], r["skill"],
+                            _outcome(r["triage"], r["message"], r["log"], None, OutcomeStatus.DROPPED)
+                            or Outcome(status=OutcomeStatus.DROPPED))
+                for r in rows]
 
     # -- execution cache ----------------------------------------------------
     def cached_run(self, key: str) -> dict | None:
-        rows = self.query("SELECT result FROM runs WHERE key=?", (key,))
+        rows = self._query("SELECT result FROM runs WHERE key=?", (key,))
         return json.loads(rows[0]["result"]) if rows else None
 
     def store_run(self, key: str, result: dict) -> None:
-        self.execute("INSERT OR REPLACE INTO runs(key, result, created_at) VALUES(?,?,?)", (key, json.dumps(result), time.time()))
+        self._execute("INSERT OR REPLACE INTO runs(key, result, created_at) VALUES(?,?,?)",
+                      (key, json.dumps(result), time.time()))
 
     # -- environments -----------------------------------------------------
-    def environment(self, name: str) -> sqlite3.Row | None:
-        rows = self.query("SELECT * FROM environments WHERE name=?", (name,))
-        return rows[0] if rows else None
+    @staticmethod
+    def _env_row(r: sqlite3.Row) -> EnvironmentRow:
+        return EnvironmentRow(r["name"], r["repo"], EnvRecipe.model_validate_json(r["recipe"]), r["image"],
+                              r["status"], r["reason"], r["reference_commit"])
 
-    def set_environment(self, name: str, repo: str, recipe: dict, image: str, status: str, reason: str = "",
+    def environment(self, name: str) -> EnvironmentRow | None:
+        rows = self._query("SELECT * FROM environments WHERE name=?", (name,))
+        return self._env_row(rows[0]) if rows else None
+
+    def environments(self) -> list[EnvironmentRow]:
+        return [self._env_row(r) for r in self._query("SELECT * FROM environments ORDER BY name")]
+
+    def set_environment(self, name: str, repo: str, recipe: EnvRecipe, image: str, status: str, message: str = "",
                         reference_commit: str = "") -> None:
-        self.execute(
+        self._execute(
             "INSERT INTO environments(name, repo, recipe, image, status, reason, reference_commit) VALUES(?,?,?,?,?,?,?) "
             "ON CONFLICT(name) DO UPDATE SET recipe=excluded.recipe, image=excluded.image, status=excluded.status, "
             "reason=excluded.reason, reference_commit=CASE WHEN excluded.reference_commit='' "
             "THEN environments.reference_commit ELSE excluded.reference_commit END",
-            (name, repo, json.dumps(recipe), image, status, reason, reference_commit),
+            (name, repo, recipe.model_dump_json(), image, status, message, reference_commit),
         )
+
+    def resolution(self, key: str) -> dict | None:
+        """What the environment resolver recorded under ``key`` (the recipe it kept, what it tried)."""
+        rows = self._query("SELECT data FROM resolutions WHERE key=?", (key,))
+        return json.loads(rows[0]["data"]) if rows else None
+
+    def set_resolution(self, key: str, repo: str, data: dict) -> None:
+        self._execute("INSERT INTO resolutions(key, repo, data, updated_at) VALUES(?,?,?,?) ON CONFLICT(key) DO "
+                      "UPDATE SET data=excluded.data, updated_at=excluded.updated_at",
+                      (key, repo, json.dumps(data, default=str), time.time()))
+
+    def resolutions(self, repo: str | None = None) -> dict[str, dict]:
+        sql, params = "SELECT key, data FROM resolutions", ()
+        if repo:
+            sql, params = sql + " WHERE repo=?", (repo,)
+        return {r["key"]: json.loads(r["data"]) for r in self._query(sql + " ORDER BY key", params)}
+
+    # -- SWE-bench-format rows -------------------------------------------------
+    def swebench_result(self, instance_id: str) -> tuple[str, dict] | None:
+        """(input key, stored result) of a SWE-bench-format row validated before."""
+        rows = self._query("SELECT key, result FROM swebench_results WHERE instance_id=?", (instance_id,))
+        return (rows[0]["key"], json.loads(rows[0]["result"])) if rows else None
+
+    def store_swebench_result(self, instance_id: str, key: str, status: str, result: dict) -> None:
+        self._execute(
+            "INSERT INTO swebench_results(instance_id, key, status, result, updated_at) VALUES(?,?,?,?,?) "
+            "ON CONFLICT(instance_id) DO UPDATE SET key=excluded.key, status=excluded.status, "
+            "result=excluded.result, updated_at=excluded.updated_at",
+            (instance_id, key, status, json.dumps(result), time.time()))
+
+    # -- GitHub mining bookkeeping ---------------------------------------------
+    def github_seen(self, repo: str | None = None, status: str | None = None) -> dict[tuple[str, int], tuple[str, str]]:
+        """(repo, number) -> (status, reason) of the PRs the GitHub miner decided on for good."""
+        sql, params = "SELECT repo, number, status, reason FROM github_seen WHERE 1=1", []
+        if repo:
+            sql += " AND repo=?"
+            params.append(repo)
+        if status:
+            sql += " AND status=?"
+            params.append(status)
+        return {(r["repo"], r["number"]): (r["status"], r["reason"]) for r in self._query(sql, tuple(params))}
+
+    def mark_github_seen(self, repo: str, number: int, status: str, reason: str = "") -> None:
+        self._execute("INSERT OR REPLACE INTO github_seen(repo, number, status, reason, updated_at) VALUES(?,?,?,?,?)",
+                      (repo, number, status, reason, time.time()))
 
     # -- summaries --------------------------------------------------------
     def counts(self) -> dict[str, Any]:
-        prs = {r["stage"]: r["n"] for r in self.query("SELECT stage, COUNT(*) n FROM prs GROUP BY stage")}
-        cands = [dict(r) for r in self.query("SELECT skill, status, COUNT(*) n FROM candidates GROUP BY skill, status")]
+        prs = {r["stage"]: r["n"] for r in self._query("SELECT stage, COUNT(*) n FROM prs GROUP BY stage")}
+        cands = [dict(r) for r in self._query("SELECT skill, status, COUNT(*) n FROM candidates GROUP BY skill, status")]
         return {"prs": prs, "candidates": cands}

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from skillforge.analyze.python import entities, module_name, parse, test_functions, test_items, touched_entities
+from skillforge.analyze.lang.python import entities, module_name, parse, test_functions, test_items, touched_entities
 from skillforge.analyze.split import TestConfig
 
 SOURCE = textwrap.dedent(

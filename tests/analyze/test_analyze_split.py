@@ -9,7 +9,7 @@ from skillforge.analyze.split import (
     DEFAULT_PYTHON_FILES,
     TestConfig,
     classify,
-    is_test_module,
+    is_python_test_module,
     layout,
     load_test_config,
     split_patch,
@@ -176,15 +176,22 @@ def test_testpaths_directory_with_helpers_and_odd_name():
 
 def test_python_files_patterns():
     cfg = TestConfig(python_files=("check_*.py", "testing/python/*.py"))
-    assert is_test_module("pkg/check_api.py", cfg)
-    assert not is_test_module("pkg/test_api.py", cfg)
-    assert is_test_module("testing/python/collect.py", cfg)
-    assert not is_test_module("other/python/collect.py", cfg)
-    assert not is_test_module("tests/conftest.py", cfg)
-    assert not is_test_module("tests/test_x.txt", DEFAULT)
+    assert is_python_test_module("pkg/check_api.py", cfg)
+    assert not is_python_test_module("pkg/test_api.py", cfg)
+    assert is_python_test_module("testing/python/collect.py", cfg)
+    assert not is_python_test_module("other/python/collect.py", cfg)
+    assert not is_python_test_module("tests/conftest.py", cfg)
+    assert not is_python_test_module("tests/test_x.txt", DEFAULT)
     # testpaths may be globs
-    assert is_test_module("pkgs/a/tests/test_x.py", TestConfig(testpaths=("pkgs/*/tests",)))
-    assert not is_test_module("pkgs/a/test_x.py", TestConfig(testpaths=("pkgs/*/tests",)))
+    assert is_python_test_module("pkgs/a/tests/test_x.py", TestConfig(testpaths=("pkgs/*/tests",)))
+    assert not is_python_test_module("pkgs/a/test_x.py", TestConfig(testpaths=("pkgs/*/tests",)))
+
+
+def test_python_test_module_defaults_to_pytests_patterns():
+    assert DEFAULT_PYTHON_FILES == ("test_*.py", "*_test.py")
+    assert is_python_test_module("tests/test_cart.py") and is_python_test_module("cart_test.py")
+    assert not is_python_test_module("tests/conftest.py") and not is_python_test_module("tests/helpers.py")
+    assert not is_python_test_module("tests/test_cart.pyc")
 
 
 def test_new_files_not_in_the_listing():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from skillforge.analyze import analyze_change_labels
-from skillforge.analyze.languages import GrammarMissing, JavaAdapter, adapter_for, language_entities
+from skillforge.analyze.lang import GrammarMissing, JavaAdapter, adapter_for, language_entities
 from skillforge.analyze.split import TestConfig, classify, is_language_test_file
 
 
@@ -205,6 +205,24 @@ export function overload(a: any) {}
     assert adapter_for("src/App.tsx").name == "tsx" and adapter_for("types/index.d.ts").name == "typescript"
 
 
+def test_python_is_one_adapter_among_the_others():
+    from skillforge.analyze.entities import LanguageAdapter
+    from skillforge.analyze.lang import ADAPTERS, PYTHON
+    from skillforge.analyze.lang.python import entities
+
+    assert adapter_for("src/pkg/mod.py") is PYTHON and adapter_for("typings/mod.pyi") is PYTHON
+    assert adapter_for("src/pkg/MOD.PY") is None  # case-sensitive, like pytest's discovery
+    assert adapter_for("src/ext.pyx") is None and adapter_for("README.md") is None
+    assert all(isinstance(a, LanguageAdapter) for a in ADAPTERS)
+    src = "class A:\n    def f(self):\n        return 1\n\n\nX = 1\n"
+    assert language_entities("a.py", src) == entities(src)
+    assert [e.qualname for e in language_entities("a.py", src)] == ["A", "A.f", "X"]
+    test_src = "def test_a():\n    pass\n\n\nclass TestB:\n    def test_c(self):\n        pass\n"
+    assert [t.nodeid for t in PYTHON.test_items("tests/test_a.py", test_src)] == [
+        "tests/test_a.py::test_a", "tests/test_a.py::TestB::test_c"]
+    assert JavaAdapter().test_items("src/test/java/ATest.java", "class ATest {}") == []
+
+
 def test_go_entities():
     src = """package store
 
@@ -308,9 +326,9 @@ def test_rust_unit_test_change_is_a_test_not_an_entity():
 def test_missing_grammar_names_the_install_line(monkeypatch):
     import sys
 
-    from skillforge.analyze.languages import Adapter
+    from skillforge.analyze.entities import LanguageAdapter
 
-    monkeypatch.setattr(Adapter, "_languages", {})
+    monkeypatch.setattr(LanguageAdapter, "_languages", {})
     monkeypatch.setitem(sys.modules, "tree_sitter_java", None)  # what an uninstalled package looks like
     with pytest.raises(GrammarMissing, match=r"pip install 'tree-sitter-java>=0.23'"):
         JavaAdapter().language()
@@ -365,7 +383,7 @@ def test_incremental_parse_equals_full_parse(name):
     """The new side is parsed incrementally from the old tree and the diff's hunks: same tree, same entities."""
     from skillforge.analyze import _edited, _is_python, _PARSED
     from skillforge.analyze.patch import parse_patch
-    from skillforge.analyze.python import _parser, entities
+    from skillforge.analyze.lang.python import _parser, entities
 
     before = builder.tree_files(builder.FIXTURES / name / "before")
     after = builder.tree_files(builder.FIXTURES / name / "after")

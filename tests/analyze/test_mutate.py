@@ -12,7 +12,7 @@ from skillforge.analyze.patch import apply_patch_to_text, parse_patch
 from skillforge.analyze.mutate import (
     OPERATORS, Edit, file_diff, is_valid_mutant, mutants_for, mutate_source, operator,
 )
-from skillforge.analyze.python import parse
+from skillforge.analyze.lang.python import parse
 from skillforge.analyze.split import TestConfig
 
 

@@ -27,7 +27,7 @@ import pytest
 from skillforge.analyze import analyze_change
 from skillforge.analyze.mutate import OPERATORS, _rng, is_valid_mutant, mutants_for, mutate_source
 from skillforge.analyze.patch import apply_patch_to_text, parse_patch
-from skillforge.analyze.python import parse
+from skillforge.analyze.lang.python import parse
 from skillforge.analyze.split import TestConfig
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "mutate"

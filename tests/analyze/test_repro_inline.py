@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from skillforge.analyze.repro import NotStandalone, _unique, synthesize_script
+from skillforge.analyze.repro import NotStandalone, synthesize_script
+from skillforge.analyze.repro.parametrize import _unique
 
 FIXED = textwrap.dedent(
     '''\

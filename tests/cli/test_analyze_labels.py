@@ -75,7 +75,7 @@ def test_report_command(tmp_path):
     assert data["skills"]["editing"]["not_reached"] == {"awaiting validation": 1}
     run_analyze(ws)
     data = json.loads(runner.invoke(app, ["report", "--workspace", str(tmp_path / "ws"), "--json"]).stdout)
-    assert data["dropped"] == {"trivial change": 1} and data["pr_stages"] == {"analyzed": 1, "dropped": 1}
+    assert data["dropped"] == {"trivial": 1} and data["pr_stages"] == {"analyzed": 1, "dropped": 1}
     result = runner.invoke(app, ["report", "--workspace", str(tmp_path / "ws")])
     assert result.exit_code == 0, result.output
     assert "Per skill" in result.output and "share" in result.output

@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from skillforge.stages.validate import INFERENCE_KEY, ValidateOptions, Validator
+from skillforge.environments.resolver import EnvRequest
+from skillforge.schema import Triage
+from skillforge.stages.config import ValidateConfig
+from skillforge.stages.context import ExecutionContext
+from skillforge.stages.validate import run_validation
 
 pytestmark = pytest.mark.docker
 
@@ -82,42 +86,44 @@ def infer_repo(tmp_path_factory) -> Path:
 
 
 def test_inferred_recipe_falls_back_is_recorded_and_reused(docker_client, settings, infer_repo, tmp_path):
-    from skillforge.stages.analyze import run_analyze
     from skillforge.cli.render import triage_table
     from skillforge.mine.local import mine_local
+    from skillforge.stages.analyze import run_analyze
+    from skillforge.stats import workspace_stats
     from skillforge.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws")
     mine_local(ws, infer_repo, repo_name=REPO)
     run_analyze(ws)
-    assert {r["pr_id"] for r in ws.prs(stage="analyzed")} == {"example__inferpkg-1", "example__inferpkg-2"}
+    assert {r.pr_id for r in ws.prs(stage="analyzed")} == {"example__inferpkg-1", "example__inferpkg-2"}
     fast = dataclasses.replace(settings, test_timeout=8)
     messages: list[str] = []
-    options = ValidateOptions(workers=2, reruns=1, skills=("localization", "editing"))
-    summary = Validator(ws, fast, options).run(lambda phase, m: messages.append(f"{phase}: {m}"))
+    config = ValidateConfig(workers=2, reruns=1, skills=["localization", "editing"])
+    summary = run_validation(ws, config, lambda phase, m: messages.append(f"{phase}: {m}"), settings=fast)
 
     # candidates in order: the full install (its test extra names a package that does not exist) fails
     # to install, the minimal one builds and collects the tests of the newest PR
-    record = json.loads(ws.get_meta(INFERENCE_KEY + REPO))
+    record = ws.resolution(REPO)
     tried = record["tried"]
     assert [t["ok"] for t in tried] == [False, True], tried
-    assert tried[0]["triage"] == "install" and tried[0]["recipe"]["install"][1].endswith("-e '.[test]'")
-    assert tried[0]["reason"].startswith("install: ") and "(see " in tried[0]["reason"]
+    failed = tried[0]["outcome"]
+    assert failed["triage"] == "install" and tried[0]["recipe"]["install"][1].endswith("-e '.[test]'")
+    assert failed["log"] and failed["message"]
     assert "skillforge-no-such-package-4711" in (ws.logs_dir / "environments" / f"{tried[0]['name']}.log").read_text()
-    assert record["winner"]["name"] == tried[1]["name"] == summary.inferred[REPO]
+    assert record["winner"]["name"] == tried[1]["name"] == summary.facts.inferred[REPO]
     assert record["smoke_tests"] == ["tests/test_triple.py"]
     env = ws.environment(tried[1]["name"])
-    assert env["status"] == "ready" and env["reason"] == "inferred: candidate 2 of 2, smoke run passed"
+    assert env.status == "ready" and env.message == "inferred: candidate 2 of 2, smoke run passed"
     assert (ws.logs_dir / "environments" / f"{tried[0]['name']}.log").is_file()
     assert (ws.logs_dir / "environments" / f"{tried[1]['name']}-smoke.log").is_file()
 
     # PR 2 executed and its candidates validated; PR 1 dropped as a timeout while collecting
     fixed = ws.pr_facts("example__inferpkg-2")
-    assert fixed["FAIL_TO_PASS"] == ["tests/test_triple.py::test_triple"]
-    assert {r["status"] for r in ws.candidates()} == {"valid"}
+    assert fixed.FAIL_TO_PASS == ["tests/test_triple.py::test_triple"]
+    assert {r.status for r in ws.candidates()} == {"valid"}
     hung = ws.prs(stage="dropped")
-    assert [r["pr_id"] for r in hung] == ["example__inferpkg-1"]
-    assert hung[0]["reason"].startswith("timeout: tests time out after the fix (see ")
+    assert [r.pr_id for r in hung] == ["example__inferpkg-1"]
+    assert hung[0].outcome.render().startswith("timeout: tests time out after the fix (see ")
     report = json.loads((ws.logs_dir / "example__inferpkg-1" / "report.json").read_text())
     assert report["triage"] == "timeout" and report["status"] == "dropped"
     assert [r["status"] for r in report["runs"]] == ["timeout", "timeout"]
@@ -126,14 +132,17 @@ def test_inferred_recipe_falls_back_is_recorded_and_reused(docker_client, settin
     ok = json.loads((ws.logs_dir / "example__inferpkg-2.editing" / "report.json").read_text())
     assert ok["status"] == "valid" and ok["gold_scores"] == [1.0] and ok["null_score"] == 0.0
     assert ok["tests_status"]["FAIL_TO_PASS"] == {"success": ["tests/test_triple.py::test_triple"], "failure": []}
-    assert summary.triage["timeout"] == 1
-    table = triage_table(ws)
+    assert summary.facts.prs_dropped[Triage.TIMEOUT] == 1
+    table = triage_table(workspace_stats(ws))
     assert table.columns[0]._cells == ["timeout"] and table.columns[2]._cells == ["1"]
 
     # later runs reuse the recorded recipe: no inference, no smoke run
     again: list[str] = []
-    v = Validator(ws, fast, options)
-    assert v.recipe_for(REPO, "HEAD").key() == v.inferred_winner(REPO).key()
-    assert v.ensure_environment(REPO, _git(infer_repo, "rev-parse", "HEAD").strip(),
-                                lambda phase, m: again.append(m)) == record["winner"]["name"]
+    with ExecutionContext.open(ws, config, fast) as ctx:
+        head = _git(infer_repo, "rev-parse", "HEAD").strip()
+        request = EnvRequest(REPO, head, key=REPO)
+        recipes, source = ctx.resolver.plan(request)
+        assert source == "recorded" and recipes[0].key() == ctx.resolver.recorded(REPO).key()
+        resolution = ctx.resolver.resolve(request, lambda phase, m: again.append(m))
+    assert resolution.name == record["winner"]["name"] and resolution.how == "recorded"
     assert not any("trying inferred recipe" in m for m in again), again

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from skillforge.environments.recipes import (
-    DEFAULT_TEST_CMD, EnvRecipe, dump_recipe, infer_recipe, load_recipe_file, load_recipes, pick_python,
-    python_satisfies, recipe_for,
-)
+from skillforge.environments.infer import infer_recipe, pick_python, python_satisfies, recipe_for
+from skillforge.environments.recipes import dump_recipe, load_recipe_file, load_recipes
+from skillforge.schema import DEFAULT_TEST_CMD, EnvRecipe
 
 PIP = "python -m pip install"
 
@@ -250,9 +249,12 @@ import json  # noqa: E402
 import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from skillforge.environments.infer import (  # noqa: E402
+    ci_pythons, infer_recipes, nox_pythons, python_candidates, tox_pythons,
+)
 from skillforge.environments.recipes import (  # noqa: E402
-    CommitInfo, RecipeWhen, ci_pythons, git_commit_info, infer_recipes, load_recipe_book, load_recipe_variants,
-    nox_pythons, python_candidates, recipe_schema, select_recipe, tox_pythons, when_matches,
+    CommitInfo, RecipeWhen, git_commit_info, load_recipe_book, load_recipe_variants, recipe_schema, select_recipe,
+    when_matches,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

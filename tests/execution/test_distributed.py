@@ -10,24 +10,25 @@ import sqlite3
 
 import pytest
 
-from skillforge.stages.validate import ValidateOptions, Validator
+from skillforge.stages.config import ValidateConfig
+from skillforge.stages.validate import run_validation
 
 SAMPLE_REPO = "skillforge-samples/minicalc"
 
 SKILLS = ("localization", "editing", "reproduction")
 
 
-def statuses(ws) -> dict[str, tuple[str, str]]:
+def statuses(ws) -> dict[str, tuple[str, str | None]]:
+    """Every candidate's status and every PR's stage, each with its triage class."""
     with sqlite3.connect(ws.db_path) as db:
-        cands = {r[0]: (r[1], r[2].split(" (see")[0]) for r in
-                 db.execute("SELECT instance_id, status, reason FROM candidates")}
-        prs = {r[0]: (r[1], r[2].split(" (see")[0]) for r in db.execute("SELECT pr_id, stage, reason FROM prs")}
+        cands = {r[0]: (r[1], r[2]) for r in db.execute("SELECT instance_id, status, triage FROM candidates")}
+        prs = {r[0]: (r[1], r[2]) for r in db.execute("SELECT pr_id, stage, triage FROM prs")}
     return {**cands, **prs}
 
 
-def options(executor: str, recipe: dict) -> ValidateOptions:
-    return ValidateOptions(workers=2, reruns=1, skills=SKILLS, environments={SAMPLE_REPO: recipe},
-                           executor=executor)
+def validate(ws, executor: str, recipe: dict):
+    config = ValidateConfig(workers=2, reruns=1, skills=list(SKILLS), executor=executor)
+    return run_validation(ws, config, explicit={SAMPLE_REPO: recipe})
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def ray_cluster():
 def local_ws(docker_client, sample_workspace, sample_env_recipe):
     """The sample's newest PRs validated by the local pool."""
     ws = sample_workspace("local", limit=4)
-    summary = Validator(ws, options=options("local", sample_env_recipe)).run()
+    summary = validate(ws, "local", sample_env_recipe)
     assert summary.executor == "local"
     return ws
 
@@ -53,10 +54,9 @@ def test_ray_executor_matches_local_and_resumes(docker_client, ray_cluster, loca
                                                 sample_env_recipe, sample_source):
 
     ray_ws = sample_workspace("ray", limit=4)
-    validator = Validator(ray_ws, options=options("ray", sample_env_recipe))
-    summary = validator.run()
+    summary = validate(ray_ws, "ray", sample_env_recipe)
     assert summary.executor == "ray"
-    assert sum(summary.valid.values()) >= 3, summary
+    assert sum(summary.validate.valid.values()) >= 3, summary
     assert statuses(ray_ws) == statuses(local_ws)
     assert summary.runs_executed > 0
 
@@ -76,14 +76,17 @@ def test_ray_executor_matches_local_and_resumes(docker_client, ray_cluster, loca
     with sqlite3.connect(ray_ws.db_path) as db:
         redo = [r[0] for r in db.execute("SELECT instance_id FROM candidates WHERE status='valid' "
                                          "ORDER BY instance_id LIMIT 2")]
-        db.executemany("UPDATE candidates SET status='built', reason='' WHERE instance_id=?", [(i,) for i in redo])
-        pr = db.execute("SELECT pr_id FROM prs WHERE stage='dropped' AND reason LIKE 'test_failure%' LIMIT 1").fetchone()
+        db.executemany("UPDATE candidates SET status='built', triage=NULL, message='' WHERE instance_id=?",
+                       [(i,) for i in redo])
+        pr = db.execute("SELECT pr_id FROM prs WHERE stage='dropped' AND triage IN ('test_failure', "
+                        "'no_fail_to_pass') LIMIT 1").fetchone()
         if pr:
-            db.execute("UPDATE prs SET stage='analyzed', reason='' WHERE pr_id=?", pr)
+            db.execute("UPDATE prs SET stage='analyzed', triage=NULL, message='' WHERE pr_id=?", pr)
     before = statuses(ray_ws)
-    resumed = Validator(ray_ws, options=options("ray", sample_env_recipe)).run()
-    assert sum(resumed.valid.values()) == len(redo)
-    assert resumed.prs_executed == 0 and sum(resumed.prs_dropped.values()) == (1 if pr else 0), resumed.environment_errors
+    resumed = validate(ray_ws, "ray", sample_env_recipe)
+    assert sum(resumed.validate.valid.values()) == len(redo)
+    assert resumed.facts.prs_executed == 0 and sum(resumed.facts.prs_dropped.values()) == (1 if pr else 0), \
+        resumed.facts.environment_errors
     after = statuses(ray_ws)
     assert after == statuses(local_ws)
     assert {k for k in after if after[k] != before[k]} == set(redo) | ({pr[0]} if pr else set())
@@ -97,8 +100,8 @@ def test_ray_executor_matches_local_and_resumes(docker_client, ray_cluster, loca
     run_analyze(ray_ws)
     new = set(statuses(ray_ws)) - set(after)
     assert len(new) == 1
-    later = Validator(ray_ws, options=options("ray", sample_env_recipe)).run()
-    assert later.environment_errors == {} and not later.errors, (later.environment_errors, later.errors)
+    later = validate(ray_ws, "ray", sample_env_recipe)
+    assert later.facts.environment_errors == {} and not later.facts.errors and not later.validate.errors, later
     assert statuses(ray_ws)[new.pop()][0] in ("built", "dropped")
 
 
@@ -108,14 +111,15 @@ def test_revalidating_the_export_reproduces_every_instance(docker_client, local_
     own environments.json) reproduces every instance on every rerun."""
     from skillforge.evaluate import backend_for_dataset
     from skillforge.export.hf import export_hf
-    from skillforge.stages.validate import read_exported_instances, revalidate_dataset
+    from skillforge.export.io import read_exported_instances
+    from skillforge.stages.validate import revalidate_dataset
 
     out = tmp_path / "dataset"
     exported = export_hf(local_ws, out)
     instances = read_exported_instances(out, skills=SKILLS)
     assert len(instances) == sum(exported.rows.values()) >= 5
-    assert {i.instance_id for i in instances} == {r["instance_id"] for r in local_ws.candidates(status="valid")
-                                                  if r["skill"] in SKILLS}
+    assert {i.instance_id for i in instances} == {r.instance_id for r in local_ws.candidates(status="valid")
+                                                  if r.skill in SKILLS}
     backend = backend_for_dataset(out, workspace=local_ws.root, logs_dir=tmp_path / "logs")
     report = revalidate_dataset(instances, backend, reruns=2, workers=2)
     assert report.not_reproduced == {}, report.not_reproduced
@@ -142,10 +146,10 @@ def test_run_recipe_selects_the_executor(tmp_path, executor):
 def test_defaults_reruns_three_and_a_pool_sized_to_the_machine():
     import os
 
+    from skillforge.execution.runner import default_workers
     from skillforge.settings import Settings
-    from skillforge.stages.validate import ValidateOptions, default_workers
 
-    assert ValidateOptions().reruns == 3 and ValidateOptions().workers == 0
+    assert ValidateConfig().reruns == 3 and ValidateConfig().workers == 0
     n = default_workers(Settings())
     assert 1 <= n <= (os.cpu_count() or 1)
     assert default_workers(Settings(mem_limit="100000g")) == 1

@@ -188,7 +188,7 @@ def test_faults_are_contained_and_triaged(docker_client, settings, tiny_env, tin
         if note:
             assert note in triage.notes, (triage.notes, detail)
         assert triage.log and Path(triage.log).is_file()
-        assert triage.reason().startswith(f"{cls}: ")
+        assert triage.outcome().render().startswith(f"{cls.value}: ")
         if status == "timeout":
             assert TIMEOUT_S <= result.duration < TIMEOUT_S + 40, detail
     assert "still collecting tests" in classify_run(results["tests/test_hanging_import.py"]).message

@@ -12,7 +12,7 @@ from skillforge.execution import InfraError
 from skillforge.execution.images import (
     TRACKED_FILES, ensure_base_image, ensure_env_image, env_image_tag, list_images, prune_images, recipe_of_image,
 )
-from skillforge.environments.recipes import EnvRecipe
+from skillforge.schema import EnvRecipe
 from skillforge.execution.sandbox import git_tree_tar
 
 pytestmark = pytest.mark.docker
@@ -96,7 +96,7 @@ def test_env_image(docker_client, settings, tiny_env, tiny_repo):
     labels = image.labels
     assert labels["skillforge.kind"] == "env"
     assert labels["skillforge.repo"] == tiny_repo.name
-    assert labels["skillforge.stages.recipe"] == env.recipe.key()
+    assert labels["skillforge.recipe"] == env.recipe.key()
     assert recipe_of_image(docker_client, env.image) == env.recipe
     # no install-time variables (CA, proxies, index) persisted in the image
     config_env = "\n".join(image.attrs["Config"]["Env"])

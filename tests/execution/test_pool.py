@@ -17,7 +17,7 @@ import pytest
 from skillforge.execution import InfraError, RunSpec
 from skillforge.execution.images import LABEL_KIND
 from skillforge.execution.pool import (
-    LABEL_OWNER, LABEL_POOL, LABEL_POOL_ID, WarmPool, pool_factory, remove_leftover_pool_containers,
+    LABEL_OWNER, LABEL_POOL, LABEL_POOL_ID, WarmPool, remove_leftover_pool_containers,
 )
 from skillforge.execution.sandbox import DockerExecutor, EnvInfo, git_tree_tar
 
@@ -321,19 +321,23 @@ def test_leftovers_of_dead_owners_are_removed(make_pool, tiny_repo, docker_clien
 def test_backend_with_pool_factory(settings, docker_client, tiny_env, tiny_repo, tmp_path):
     from skillforge.gitio import RepoHandle
     from skillforge.execution.backend import Backend
+    from skillforge.skills import score_context
 
     env, _log, _seconds = tiny_env
     backend = Backend(settings, lambda repo: RepoHandle(repo, tiny_repo.path), logs_dir=tmp_path,
-                      client=docker_client, executor_factory=pool_factory(2))
+                      client=docker_client)
+    backend.use_pool(2)
     name = backend.define(tiny_repo.name, env.recipe, tiny_repo.c1)
     pool = backend.executor.inner
     assert isinstance(pool, WarmPool) and pool.size == 2
     try:
-        result = backend.context(name, "inst/gold").run(RunSpec(commit=tiny_repo.c1, patches=(tiny_repo.gold,),
+        result = score_context(backend, name, "inst/gold").run(RunSpec(commit=tiny_repo.c1, patches=(tiny_repo.gold,),
                                                                 tests=("tests/test_sub.py::test_sub",), label="edit"))
         assert result.tests == {"tests/test_sub.py::test_sub": "passed"}, result.output
         assert result.log_path == str(tmp_path / "inst" / "gold-edit.log")
         assert pool.environment(name).image == env.image
     finally:
-        pool.close()
+        backend.close()
     assert docker_client.api.containers(all=True, filters={"label": f"{LABEL_POOL_ID}={pool.id}"}) == []
+    with pytest.raises(RuntimeError, match="before the backend runs"):
+        backend.use_pool(1)

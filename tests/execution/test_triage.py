@@ -11,11 +11,12 @@ import pytest
 
 from skillforge.execution import InfraError, RunResult, RunSpec
 from skillforge.execution.cache import CachedExecutor
-from skillforge.stages.validate import FactsJob, run_facts_job
 from skillforge.execution.triage import (
-    CLASSES, COLLECTION_ERROR, FLAKY, IMAGE_BUILD, INFRA, INSTALL, PATCH_APPLY, SANDBOX, TEST_FAILURE, TIMEOUT,
-    class_of_reason, classify_run, containment_notes, infra_class, is_infra,
+    CLASSES, COLLECTION_ERROR, FLAKY, IMAGE_BUILD, INFRA, INSTALL, NO_FAIL_TO_PASS, PATCH_APPLY, SANDBOX, TEST_FAILURE,
+    TIMEOUT, classify_run, containment_notes, infra_class,
 )
+from skillforge.schema import Triage, TriageKind
+from skillforge.stages.facts import FactsJob, run_facts_job
 
 F2P = "tests/test_x.py::test_fixed"
 P2P = "tests/test_x.py::test_old"
@@ -56,9 +57,9 @@ def steady(before: dict, after: dict, reruns: int = 3) -> dict:
 
 def test_stable_runs_give_fail_to_pass_and_pass_to_pass():
     out = facts(steady({F2P: "failed", P2P: "passed"}, {F2P: "passed", P2P: "passed"}))
-    assert out.status == "executed", out.reason
-    assert out.facts["FAIL_TO_PASS"] == [F2P] and out.facts["PASS_TO_PASS"] == [P2P]
-    assert out.facts["flaky"] == [] and out.facts["reruns"] == 3
+    assert out.status == "executed", out.outcome
+    assert out.facts.FAIL_TO_PASS == [F2P] and out.facts.PASS_TO_PASS == [P2P]
+    assert out.facts.flaky == [] and out.facts.reruns == 3
     assert [(r["attempt"], r["label"]) for r in out.runs] == [(a, lbl) for a in range(3) for lbl in ("before", "after")]
 
 
@@ -67,24 +68,24 @@ def test_a_test_that_varies_is_flaky_and_excluded():
     runs[("after", 2)] = ok({F2P: "passed", P2P: "passed", WOBBLY: "failed"}, 1)
     out = facts(runs)
     assert out.status == "executed"
-    assert out.facts["flaky"] == [WOBBLY]
-    assert WOBBLY not in out.facts["FAIL_TO_PASS"] + out.facts["PASS_TO_PASS"]
-    assert out.facts["FAIL_TO_PASS"] == [F2P]
+    assert out.facts.flaky == [WOBBLY]
+    assert WOBBLY not in out.facts.FAIL_TO_PASS + out.facts.PASS_TO_PASS
+    assert out.facts.FAIL_TO_PASS == [F2P]
 
 
 def test_fail_to_pass_that_depends_on_flaky_tests_is_dropped():
     runs = steady({F2P: "failed"}, {F2P: "passed"})
     runs[("after", 1)] = ok({F2P: "failed"}, 1)  # the fix only sometimes makes it pass
     out = facts(runs)
-    assert out.status == "dropped" and out.triage == FLAKY
-    assert out.reason.startswith("flaky: FAIL_TO_PASS depends on flaky tests (see /logs/o__r-1/after.log)")
-    assert out.facts["flaky"] == [F2P]
+    assert out.status == "dropped" and out.outcome.triage == FLAKY
+    assert out.outcome.render().startswith("flaky: FAIL_TO_PASS depends on flaky tests (see /logs/o__r-1/after.log)")
+    assert out.facts.flaky == [F2P]
 
 
 def test_one_run_cannot_see_flakiness():
     runs = steady({F2P: "failed"}, {F2P: "passed"}, reruns=1)
     out = facts(runs, reruns=1)
-    assert out.status == "executed" and out.facts["reruns"] == 1
+    assert out.status == "executed" and out.facts.reruns == 1
 
 
 @pytest.mark.parametrize("label, result, cls, text", [
@@ -102,22 +103,22 @@ def test_drops_carry_their_class(label, result, cls, text):
     runs = steady({F2P: "failed"}, {F2P: "passed"})
     runs[(label, 0)] = result
     out = facts(runs)
-    assert out.status == "dropped" and out.triage == cls
-    assert out.reason.startswith(text), out.reason
-    assert class_of_reason(out.reason) == cls
+    assert out.status == "dropped" and out.outcome.triage == cls
+    assert out.outcome.render().startswith(text), out.outcome.render()
 
 
-def test_no_fail_to_pass_is_a_test_failure():
+def test_no_fail_to_pass_has_its_own_class():
     out = facts(steady({F2P: "passed"}, {F2P: "passed"}))
-    assert (out.status, out.triage) == ("dropped", TEST_FAILURE)
-    assert out.reason == "test_failure: no FAIL_TO_PASS test (see /logs/o__r-1/after.log)"
+    assert (out.status, out.outcome.triage) == ("dropped", NO_FAIL_TO_PASS)
+    assert out.outcome.render() == "no_fail_to_pass: no FAIL_TO_PASS test (see /logs/o__r-1/after.log)"
+    assert out.facts.PASS_TO_PASS == [F2P]  # what ran is kept
 
 
 def test_infrastructure_failures_are_errors_never_labels():
     runs = steady({F2P: "failed"}, {F2P: "passed"})
     runs[("after", 1)] = RunResult(status="infra_error", reason="Docker engine error during run after")
     out = facts(runs)
-    assert out.status == "error" and out.triage == SANDBOX and is_infra(out.reason)
+    assert out.status == "error" and out.outcome.triage == SANDBOX and out.outcome.triage.infrastructure
     assert out.facts is None
 
 
@@ -131,7 +132,8 @@ def test_classify_run():
     assert t.cls == TIMEOUT and "still collecting" in t.message
     t = classify_run(RunResult(status="timeout", reason="timed out after 5s (during run)",
                                output="== test session starts ==\ncollected 3 items\n", log_path="/l.log"))
-    assert "still collecting" not in t.message and t.reason() == "timeout: timed out after 5s (during run) (see /l.log)"
+    assert "still collecting" not in t.message
+    assert t.outcome().render() == "timeout: timed out after 5s (during run) (see /l.log)"
     net = classify_run(ok({F2P: "failed"}, 1, "socket.gaierror: [Errno -3] Temporary failure in name resolution"))
     assert (net.cls, net.notes) == (TEST_FAILURE, ["network off"])
 
@@ -148,8 +150,11 @@ def test_containment_notes():
 def test_infra_classes():
     assert infra_class(InfraError("x", triage="install")) == INSTALL
     assert infra_class(InfraError("x", triage="base_image")) == IMAGE_BUILD
-    assert infra_class(InfraError("x", triage="environment")) == IMAGE_BUILD
+    assert infra_class(InfraError("x", triage="image_build")) == IMAGE_BUILD
     assert infra_class(InfraError("x", triage="engine")) == SANDBOX
     assert infra_class(InfraError("x")) == SANDBOX
-    assert INFRA == {IMAGE_BUILD, INSTALL, SANDBOX} and INFRA < set(CLASSES)
-    assert class_of_reason("install: pip failed") == INSTALL and class_of_reason("no code change") is None
+    assert {IMAGE_BUILD, INSTALL, SANDBOX} <= INFRA and not INFRA & {PATCH_APPLY, TIMEOUT, TEST_FAILURE, FLAKY}
+    assert all(t in CLASSES for t in (IMAGE_BUILD, INSTALL, SANDBOX, COLLECTION_ERROR))
+    assert InfraError("pip failed", triage="install", log_path="/i.log").outcome().render() == \
+        "install: pip failed (see /i.log)"
+    assert Triage.NO_CODE_CHANGE.kind is TriageKind.FILTER and not Triage.NO_CODE_CHANGE.infrastructure

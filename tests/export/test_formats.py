@@ -19,7 +19,7 @@ from skillforge.cli.main import app  # noqa: E402
 from skillforge.stages.export import export_dataset  # noqa: E402
 from skillforge.export.swebench import SWEBENCH_FIELDS, export_swebench  # noqa: E402
 from skillforge.export.verl import export_verl  # noqa: E402
-from skillforge.stages.recipe import ExportSpec  # noqa: E402
+from skillforge.stages.config import ExportConfig as ExportSpec  # noqa: E402
 from skillforge.schema import SKILLS  # noqa: E402
 from skillforge.skills import REGISTRY, ScoreContext  # noqa: E402
 from skillforge.swebench.validate import read_instances  # noqa: E402
@@ -82,13 +82,13 @@ def test_verl_parquet_rows(tmp_path):
     rows = datasets.load_dataset("parquet", data_files=str(path), split="train").to_list()
     assert [r["extra_info"]["index"] for r in rows] == list(range(11))
     assert sorted({r["ability"] for r in rows}) == sorted(SKILLS)
-    stored = {r["instance_id"]: r["data"] for r in ws.candidates(status="valid")}
+    stored = {r.instance_id: r.instance for r in ws.candidates(status="valid")}
     assert {r["extra_info"]["instance_id"] for r in rows} == set(stored)
     for row in rows:
         skill = REGISTRY[row["ability"]]
         info = row["extra_info"]
         inst = skill.instance_model.model_validate_json(info["instance"])
-        assert inst == skill.instance_model.model_validate_json(stored[info["instance_id"]])
+        assert inst == stored[info["instance_id"]]
         assert row["data_source"] == f"skillforge/{row['ability']}" and info["split"] == "train"
         assert row["prompt"] == [{"role": "user", "content": skill.prompt(inst)}]
         assert row["reward_model"] == {"style": "rule", "ground_truth": inst.answer}
@@ -114,12 +114,12 @@ def test_cli_writes_each_format(tmp_path):
     assert result.exit_code == 0
     assert isinstance(json.loads((tmp_path / "s" / "train.jsonl").read_text().splitlines()[0])["FAIL_TO_PASS"], str)
 
-    for args, message in [(["--format", "csv"], "--format must be one of hf, swebench, verl"),
-                          (["--json-test-lists"], "--json-test-lists goes with --format swebench"),
-                          (["--private"], "go with --push-to-hub")]:
+    for args, message, code in [(["--format", "csv"], "'csv' is not one of 'hf', 'swebench', 'verl'", 2),
+                                (["--json-test-lists"], "--json-test-lists goes with --format swebench", 1),
+                                (["--private"], "go with --push-to-hub", 1)]:
         result = runner.invoke(app, ["export", "-w", str(ws.root), "--out", str(tmp_path / "x"), *args],
                                env={"COLUMNS": "200"})
-        assert result.exit_code == 1 and message in " ".join(result.output.split()), result.output
+        assert result.exit_code == code and message in " ".join(result.output.split()), result.output
     assert not (tmp_path / "x").exists()
 
 

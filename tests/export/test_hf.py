@@ -1,7 +1,7 @@
 import datasets
 
 from skillforge.export.hf import export_hf, features_for
-from skillforge.schema import PullRecord
+from skillforge.schema import Outcome, PullRecord, Triage
 from skillforge.skills.localization import LocalizationInstance
 from skillforge.skills.review import ReviewInstance
 from skillforge.workspace import Workspace
@@ -11,7 +11,7 @@ def _workspace(tmp_path):
     ws = Workspace(tmp_path / "ws")
     ws.add_pr(PullRecord(repo="o/r", number=3, base_commit="a" * 40, merge_commit="b" * 40, patch=""))
     ws.add_pr(PullRecord(repo="o/r", number=4, base_commit="a" * 40, merge_commit="c" * 40, patch=""))
-    ws.set_pr_stage("o__r-4", "dropped", reason="no test change")
+    ws.set_pr_stage("o__r-4", "dropped", outcome=Outcome.failed(Triage.NO_TEST_CHANGE))
     loc = LocalizationInstance(instance_id="o__r-3.localization", skill="localization", repo="o/r", pr_number=3,
                                base_commit="a" * 40, problem_statement="bug", repo_files=["src/a.py"],
                                gold_files=["src/a.py"], gold_entities=["src/a.py::f"], answer="src/a.py\nsrc/a.py::f",
@@ -20,11 +20,14 @@ def _workspace(tmp_path):
                           problem_statement="bug", candidate_patch="diff", label=label, candidate_kind=kind,
                           answer=f"<judgment>{label}</judgment>", failed_tests=failed, gold_score=1.0, null_score=0.0)
            for k, (label, kind, failed) in enumerate([("YES", "gold", []), ("NO", "partial", ["t.py::test_a"])])]
-    rows = [(i.instance_id, i.skill, i.model_dump_json()) for i in [loc, *rev]]
-    ws.add_candidates("o__r-3", rows + [("o__r-3.editing", "editing", loc.model_dump_json())])
-    for iid, *_ in rows:
-        ws.set_candidate_result(iid, "valid", gold_score=1.0, null_score=0.0)
-    ws.set_candidate_result("o__r-3.editing", "invalid", reason="no FAIL_TO_PASS test")
+    from skillforge.skills.editing import EditingInstance
+
+    editing = EditingInstance(instance_id="o__r-3.editing", skill="editing", repo="o/r", pr_number=3,
+                              base_commit="a" * 40, instruction="fix", problem_statement="bug", test_patch="")
+    ws.add_candidates("o__r-3", [loc, *rev, editing])
+    for inst in [loc, *rev]:
+        ws.set_candidate_result(inst.instance_id, "valid", gold_score=1.0, null_score=0.0)
+    ws.set_candidate_result("o__r-3.editing", "invalid", outcome=Outcome.failed(Triage.NO_FAIL_TO_PASS))
     return ws
 
 
@@ -41,7 +44,7 @@ def test_export_loads_per_skill_with_typed_columns(tmp_path):
     assert sorted(review["label"]) == ["NO", "YES"] and review.filter(lambda r: r["label"] == "NO")[0]["failed_tests"] == ["t.py::test_a"]
     card = (out / "README.md").read_text()
     assert "config_name: localization" in card and "config_name: review" in card
-    assert "| no test change | 1 |" in card and "| editing | no FAIL_TO_PASS test | 1 |" in card
+    assert "| no test change | 1 |" in card and "| editing | invalid: no FAIL_TO_PASS test | 1 |" in card
 
 
 def test_features_follow_the_instance_model():

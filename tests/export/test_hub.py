@@ -12,6 +12,8 @@ from pathlib import Path
 
 import datasets
 import pytest
+
+from skillforge.schema import Outcome, Triage
 from huggingface_hub import constants, hf_hub_download
 from huggingface_hub.errors import RepositoryNotFoundError
 
@@ -149,7 +151,7 @@ def test_pushing_again_is_idempotent_and_the_repository_mirrors_the_folder(tmp_p
     assert not any(r.server == "storage" for r in again)
 
     # one review drops out: one new commit, and only the files that changed travel
-    ws.set_candidate_result("acme__calc-7.review-1", "invalid", reason="flaky")
+    ws.set_candidate_result("acme__calc-7.review-1", "invalid", outcome=Outcome.failed(Triage.FLAKY))
     before = _local_files(out)
     export_hf(ws, out)
     (out / "skillforge_stats.json").unlink()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skillforge.schema import Issue, PullRecord
+from skillforge.schema import Issue, Outcome, PullRecord, Triage
 from skillforge.skills.editing import EditingInstance
 from skillforge.skills.localization import LocalizationInstance
 from skillforge.skills.reproduction import ReproductionInstance
 from skillforge.skills.review import ReviewInstance
 from skillforge.skills.test_generation import MutantSpec, TestGenerationInstance
 from skillforge.execution.backend import environment_name
-from skillforge.environments.recipes import EnvRecipe
+from skillforge.schema import EnvRecipe
 from skillforge.workspace import Workspace
 
 REPO = "acme/calc"
@@ -50,7 +50,7 @@ def build_workspace(root: Path) -> Workspace:
     """PRs 7 and 9 of acme/calc, each with a valid instance of every skill (two reviews for PR 7), an
     invalid editing candidate for PR 12, and the environment they execute in."""
     ws = Workspace(root)
-    ws.set_environment(ENVIRONMENT, REPO, RECIPE.model_dump(), "skillforge-env:calc", "ready",
+    ws.set_environment(ENVIRONMENT, REPO, RECIPE, "skillforge-env:calc", "ready",
                        reference_commit=REFERENCE_COMMIT)
     prs = [_pr(7, hints=["Same on 1.2.", "It is in ops.py."], created="2024-03-01T09:00:00Z"),
            _pr(9, hints=[], created=None), _pr(12, hints=[], created=None)]
@@ -88,11 +88,11 @@ def build_workspace(root: Path) -> Workspace:
                                  problem_statement=pr.problem_statement, candidate_patch=CODE_PATCH, candidate_kind=kind,
                                  label=label, failed_tests=failed, answer=f"<judgment>{label}</judgment>", **spine)
                   for k, (label, kind, failed) in enumerate(reviews)]
-        ws.add_candidates(pr.instance_id, [(i.instance_id, i.skill, i.model_dump_json()) for i in insts])
+        ws.add_candidates(pr.instance_id, insts)
         for i in insts:
             ws.set_candidate_result(i.instance_id, "valid", gold_score=1.0, null_score=0.0)
     bad = EditingInstance(instance_id="acme__calc-12.editing", skill="editing", repo=REPO, pr_number=12,
                           base_commit=prs[2].base_commit, instruction="x", problem_statement="x", test_patch=TEST_PATCH)
-    ws.add_candidates("acme__calc-12", [(bad.instance_id, "editing", bad.model_dump_json())])
-    ws.set_candidate_result(bad.instance_id, "invalid", reason="no FAIL_TO_PASS test")
+    ws.add_candidates("acme__calc-12", [bad])
+    ws.set_candidate_result(bad.instance_id, "invalid", outcome=Outcome.failed(Triage.NO_FAIL_TO_PASS))
     return ws

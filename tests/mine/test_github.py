@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -57,7 +56,7 @@ def mine(ws, srv, tmp_path, **kw):
 
 
 def records(ws):
-    return {row["pr_id"]: json.loads(row["record"]) for row in ws.prs()}
+    return {row.pr_id: row.record.model_dump(mode="json") for row in ws.prs()}
 
 
 def pr_by_slot(repo: gr.FakeRepo, k: int) -> gr.FakePR:
@@ -170,7 +169,7 @@ def test_since_last_is_incremental_and_makes_no_duplicates(tmp_path):
         new = builder.add_prs(6)  # six more merges on the remote
         srv.reset_log()
         third = mine(ws, srv, tmp_path, since="last")
-        assert {r["number"] for r in ws.prs() if r["number"] in {p.number for p in new}} == {p.number for p in new}
+        assert {r.number for r in ws.prs() if r.number in {p.number for p in new}} == {p.number for p in new}
         assert third.stored == 6 and len(ws.prs()) == stored + 6
         state = ws.repo_state(REPO)["github"]
         assert state["last_merged_pr"] == new[-1].number and state["last_merged_at"] == new[-1].merged_at
@@ -181,7 +180,7 @@ def test_since_last_is_incremental_and_makes_no_duplicates(tmp_path):
         full = mine(ws, srv, tmp_path)  # a full sweep re-reads the pages but decides nothing twice
         assert full.stored == 0 and full.candidates == 0 and len(ws.prs()) == stored + 6
         assert srv.count("graphql:issues") == 0
-        ids = [r["pr_id"] for r in ws.prs()]
+        ids = [r.pr_id for r in ws.prs()]
         assert len(ids) == len(set(ids))
 
 
@@ -192,7 +191,7 @@ def test_since_datetime_and_limit_then_resume(world, server, tmp_path):
     ws = Workspace(tmp_path / "ws")
     summary = mine(ws, server, tmp_path, since=datetime.fromisoformat(cut.replace("Z", "+00:00")))
     expected = {p.number for p in merged if p.merged_at >= cut and p.author_type != "Bot"}
-    assert {r["number"] for r in ws.prs()} == expected
+    assert {r.number for r in ws.prs()} == expected
     assert summary.repos[REPO].complete
 
     ws2 = Workspace(tmp_path / "ws2")
@@ -240,7 +239,7 @@ def test_killed_run_loses_nothing_and_rerequests_only_unstored_pages(world, tmp_
         proc.wait()
 
         ws = Workspace(ws_dir)
-        before = {r["pr_id"] for r in ws.prs()}
+        before = {r.pr_id for r in ws.prs()}
         cursor = ws.repo_state(REPO)["github"]["sweep"]["cursor"]
         done = srv.position(REPO, cursor)
         assert 20 <= done < len(builder.repo.merged_prs())
@@ -278,8 +277,8 @@ def test_filters_are_counted_with_reasons(world, server, tmp_path):
     assert rs.dropped["no linked issue"] >= 15
     assert summary.repos["acme/gpl-thing"].skipped == "non-permissive license (GPL-3.0)"
     kept = ws.prs(repo=REPO)
-    assert kept and all(json.loads(r["record"])["issues"] for r in kept)
-    reasons = {r["reason"] for r in ws.query("SELECT reason FROM github_seen WHERE status='dropped'")}
+    assert kept and all(r.record.issues for r in kept)
+    reasons = {reason for _, reason in ws.github_seen(status="dropped").values()}
     assert "bot author (dependabot)" in reasons and "too large (14 files > 10)" in reasons
     # a rerun decides nothing again and asks for no issue
     server.reset_log()

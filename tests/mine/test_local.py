@@ -82,3 +82,20 @@ def test_since_filters_by_merge_date(history, tmp_path):
 def test_not_a_repository_is_a_clear_error(tmp_path):
     with pytest.raises(MineError, match="not a git repository"):
         mine_local(Workspace(tmp_path / "ws"), tmp_path)
+
+
+def test_since_as_text_and_last_is_refused(history, tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    assert mine_local(ws, history, repo_name="o/proj", since="2024-02-15").prs_new == 1
+    with pytest.raises(ValueError, match="GitHub"):
+        mine_local(ws, history, repo_name="o/proj", since="last")
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        mine_local(ws, history, repo_name="o/proj", since="soon")
+
+
+def test_origin_remote_names_the_repository_and_a_bad_ref_is_a_mine_error(history, tmp_path):
+    sh(history, "remote", "add", "origin", "git@github.com:octo/proj.git")
+    ws = Workspace(tmp_path / "ws")
+    assert mine_local(ws, history).repo == "octo/proj"
+    with pytest.raises(MineError, match="no-such-branch"):
+        mine_local(ws, history, ref="no-such-branch")

@@ -30,3 +30,11 @@ def test_closing_references_follow_github_keywords():
 
 def test_closing_references_deduplicate_and_ignore_mentions():
     assert closing_references("Fixes #9. fixes #9. Related to #10. prefix#11") == [IssueRef(None, 9)]
+
+
+def test_closing_issue_numbers_are_same_repository_only():
+    from skillforge.mine.refs import closing_issue_numbers
+
+    text = "Fixes #1, closes other/repo#2, resolves https://github.com/o/n/issues/3; Fixed: #4. fixes #1"
+    assert closing_issue_numbers(text) == [1, 4]
+    assert closing_issue_numbers("") == [] and closing_issue_numbers(None) == []  # type: ignore[arg-type]

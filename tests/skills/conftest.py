@@ -24,7 +24,8 @@ DOCKER_SKILLS = ("test_generation", "review", "reproduction")
 
 @pytest.fixture(scope="session")
 def minicalc(tmp_path_factory) -> Path:
-    from skillforge.stages.run import SAMPLES_DIR
+    from skillforge.resources import resource_dir
+    SAMPLES_DIR = resource_dir("samples")
     from skillforge.sample import generate_sample_repo
 
     return generate_sample_repo(tmp_path_factory.mktemp("skills-sample") / "minicalc", SAMPLES_DIR / "minicalc")
@@ -45,7 +46,8 @@ def analyzed_sample(minicalc, tmp_path_factory):
 @pytest.fixture(scope="session")
 def sample_build(analyzed_sample):
     """number -> BuildInput of that sample PR (FAIL_TO_PASS from the sample's ground truth)."""
-    from skillforge.stages.run import SAMPLES_DIR
+    from skillforge.resources import resource_dir
+    SAMPLES_DIR = resource_dir("samples")
     from skillforge.gitio import RepoSet
     from skillforge.sample import load_history
     from skillforge.schema import pr_instance_id
@@ -101,15 +103,19 @@ def validated_sample(docker_engine, minicalc, tmp_path_factory):
     from skillforge.mine.local import mine_local
     from skillforge.stages.recipe import load_run_recipe
     from skillforge.schema import pr_instance_id
-    from skillforge.stages.validate import ValidateOptions, Validator
+    from skillforge.schema import Outcome, Triage
+    from skillforge.settings import Settings
+    from skillforge.stages.config import ValidateConfig
+    from skillforge.stages.context import workspace_backend
+    from skillforge.stages.validate import run_validation
     from skillforge.workspace import Workspace
 
     ws = Workspace(tmp_path_factory.mktemp("skills-docker") / "ws")
     mine_local(ws, minicalc, repo_name=SAMPLE_REPO)
     keep = {pr_instance_id(SAMPLE_REPO, n) for n in DOCKER_PRS}
     for row in ws.prs():
-        if row["pr_id"] not in keep:
-            ws.set_pr_stage(row["pr_id"], "dropped", reason="not part of the skill tests")
+        if row.pr_id not in keep:
+            ws.set_pr_stage(row.pr_id, "dropped", outcome=Outcome.failed(Triage.INPUT, "not part of the skill tests"))
     pr13 = ws.get_pr(pr_instance_id(SAMPLE_REPO, 13))
     reviewed = pr13.model_copy(update={
         "pre_review_commit": branch_first_commit(minicalc, pr13.merge_commit),
@@ -117,11 +123,11 @@ def validated_sample(docker_engine, minicalc, tmp_path_factory):
                                           "left-aligned, aren't they?", author="ada-lindqvist")],
         "source": "github",
     })
-    ws.execute("UPDATE prs SET record=? WHERE pr_id=?", (reviewed.model_dump_json(), pr13.instance_id))
+    ws.replace_pr_record(reviewed)
     run_analyze(ws)
     root = Path(__file__).resolve().parents[2]
     recipe = load_run_recipe(root / "recipes" / "sample.yaml").sources[0].environment
-    options = ValidateOptions(workers=2, reruns=1, skills=DOCKER_SKILLS, environments={SAMPLE_REPO: recipe})
-    validator = Validator(ws, options=options)
-    summary = validator.run()
-    return ws, summary, validator
+    config = ValidateConfig(workers=2, reruns=1, skills=list(DOCKER_SKILLS))
+    backend, _repos = workspace_backend(ws, Settings.from_env())
+    summary = run_validation(ws, config, explicit={SAMPLE_REPO: recipe}, backend=backend)
+    return ws, summary, backend

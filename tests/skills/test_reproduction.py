@@ -52,10 +52,11 @@ def test_a_test_that_cannot_be_made_standalone_is_dropped_with_its_reason(sample
 
 @pytest.mark.docker
 def test_validated_scripts(validated_sample):
-    ws, _summary, _validator = validated_sample
+    ws, _summary, _backend = validated_sample
     rows = ws.candidates(skill="reproduction")
     assert len(rows) == 2
     for row in rows:
-        inst = ReproductionInstance.model_validate_json(row["data"])
-        assert row["status"] == "valid", row["reason"]
+        inst = row.instance
+        assert isinstance(inst, ReproductionInstance)
+        assert row.status == "valid", row.outcome
         assert inst.gold_score == 1.0 and inst.null_score == 0.0

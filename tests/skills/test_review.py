@@ -81,12 +81,13 @@ def test_pre_review_revision_comes_first(sample_build, minicalc, branch_first, t
 
 @pytest.mark.docker
 def test_validation_proves_each_no_wrong(validated_sample):
-    ws, _summary, _validator = validated_sample
+    ws, _summary, _backend = validated_sample
     rows = ws.candidates(skill="review")
-    insts = {r["instance_id"]: (ReviewInstance.model_validate_json(r["data"]), r) for r in rows}
+    insts = {r.instance_id: (r.instance, r) for r in rows}
     assert len(insts) == 4
     for inst, row in insts.values():
-        assert row["status"] == "valid", (inst.instance_id, row["reason"])
+        assert isinstance(inst, ReviewInstance)
+        assert row.status == "valid", (inst.instance_id, row.outcome)
         assert inst.gold_score == 1.0 and inst.null_score == 0.0
         assert not inst.fallbacks
         if inst.label == "YES":

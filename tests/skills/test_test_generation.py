@@ -3,10 +3,11 @@ bug and fail on every kept mutant of the changed code."""
 
 from __future__ import annotations
 
-import json
 
 import datasets
 import pytest
+
+from skillforge.skills import score_context
 
 from skillforge.export.hf import features_for
 from skillforge.skills import REGISTRY
@@ -38,22 +39,22 @@ def test_mutants_are_typed_columns_in_the_export(sample_build):
 
 
 def _tg(ws, number: int) -> TestGenerationInstance:
-    rows = [r for r in ws.candidates(skill="test_generation") if r["pr_id"].endswith(f"-{number}")]
-    assert len(rows) == 1
-    return TestGenerationInstance.model_validate_json(rows[0]["data"]), rows[0]
+    rows = [r for r in ws.candidates(skill="test_generation") if r.pr_id.endswith(f"-{number}")]
+    assert len(rows) == 1 and isinstance(rows[0].instance, TestGenerationInstance)
+    return rows[0].instance, rows[0]
 
 
 @pytest.mark.docker
 @pytest.mark.parametrize("number", [13, 16])
 def test_validation_keeps_the_mutants_the_gold_tests_kill(validated_sample, number):
-    ws, _summary, _validator = validated_sample
+    ws, _summary, _backend = validated_sample
     inst, row = _tg(ws, number)
-    assert row["status"] == "valid", row["reason"]
+    assert row.status == "valid", row.outcome
     assert inst.gold_score == 1.0 and inst.null_score == 0.0
     assert 1 <= len(inst.mutants) <= MAX_KEPT
     f2p_and_p2p = set()
-    facts = json.loads(ws.query("SELECT facts FROM prs WHERE pr_id=?", (row["pr_id"],))[0]["facts"])
-    f2p_and_p2p |= set(facts["FAIL_TO_PASS"]) | set(facts["PASS_TO_PASS"])
+    facts = ws.pr_facts(row.pr_id)
+    f2p_and_p2p |= set(facts.FAIL_TO_PASS) | set(facts.PASS_TO_PASS)
     for m in inst.mutants:
         assert m.killed_by and set(m.killed_by) <= f2p_and_p2p | {"<collection_error>"}
 
@@ -70,12 +71,12 @@ def test_split_hands_out_the_leftover_cent():
 
 @pytest.mark.docker
 def test_tests_that_miss_a_mutant_score_zero(validated_sample):
-    ws, _summary, validator = validated_sample
+    ws, _summary, backend = validated_sample
     inst, _row = _tg(ws, 16)
     # the premise: a kept mutant hands the leftover cent out with the wrong sign (`leftover > 0` negated)
     flip = [m for m in inst.mutants if m.entity.endswith("::Money.split") and m.operator == "comparison_flip"]
     assert flip, [m.description for m in inst.mutants]
-    ctx = validator.backend.context(inst.environment, f"{inst.instance_id}/weak")
+    ctx = score_context(backend, inst.environment, f"{inst.instance_id}/weak")
     answer = f"```python\n{WEAK_TESTS_16}```"
     weak = SKILL.score(inst, answer, ctx)
     # the tests pass on the fix and fail on the bug (no cent handed out), but not on that mutant

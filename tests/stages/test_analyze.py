@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from skillforge.analyze.hygiene import Decontamination, DecontaminationError, NearDuplicates, fingerprint, jaccard
-from skillforge.stats import workspace_report
+from skillforge.schema import Outcome, Triage
+from skillforge.stats import workspace_stats
 from skillforge.stages.analyze import Filters, analyze_pr, run_analyze
 from skillforge.mine.local import mine_local
 from skillforge.workspace import Workspace
@@ -94,7 +95,7 @@ def _mine(tmp_path: Path, history: Path) -> Workspace:
 
 
 def _stages(ws: Workspace) -> dict[int, tuple[str, str]]:
-    return {r["number"]: (r["stage"], r["reason"]) for r in ws.prs()}
+    return {r.number: (r.stage, r.outcome.message if r.outcome else "") for r in ws.prs()}
 
 
 def test_drop_reasons_of_a_history(history, tmp_path):
@@ -113,8 +114,10 @@ def test_drop_reasons_of_a_history(history, tmp_path):
         7: ("dropped", "no code change"),
     }
     assert summary.analyzed == 1
-    assert summary.dropped == {"trivial change": 2, "no test change": 1, "near-duplicate": 1, reason: 1,
-                               "no code change": 1}
+    assert summary.dropped == {Triage.TRIVIAL: 2, Triage.NO_TEST_CHANGE: 1, Triage.NEAR_DUPLICATE: 1,
+                               Triage.DECONTAMINATED: 1, Triage.NO_CODE_CHANGE: 1}
+    near = ws.pr("acme__pricing-4").outcome
+    assert near.triage is Triage.NEAR_DUPLICATE and near.details == {"duplicate_of": "acme__pricing-1"}
     assert summary.trivial == {"docstrings": 1, "version bump": 1}
     assert summary.near_duplicates == {"acme__pricing-4": "acme__pricing-1"}
     assert summary.decontaminated == ["acme__pricing-6"] and summary.decontamination_listed == 2
@@ -136,8 +139,8 @@ def test_duplicates_and_decontamination_across_runs(history, tmp_path):
     ws = _mine(tmp_path, history)
     run_analyze(ws, filters=Filters(near_duplicate_threshold=None))
     assert _stages(ws)[4] == ("analyzed", "")
-    ws.execute("UPDATE prs SET stage='mined' WHERE number=4")
-    ws.add_candidates("acme__pricing-6", [("acme__pricing-6.localization", "localization", "{}")])
+    ws.set_pr_stage("acme__pricing-4", "mined")
+    ws.add_candidates("acme__pricing-6", [_localization("acme__pricing-6")])
     ws.set_candidate_result("acme__pricing-6.localization", "valid", gold_score=1.0, null_score=0.0)
     decon = tmp_path / "list.jsonl"
     decon.write_text('{"instance_id": "acme__pricing-6", "repo": "acme/pricing"}\n')
@@ -146,7 +149,7 @@ def test_duplicates_and_decontamination_across_runs(history, tmp_path):
     assert _stages(ws)[6] == ("dropped", f"decontaminated (listed in {decon})")
     assert summary.decontaminated == ["acme__pricing-6"]
     (cand,) = ws.candidates(skill="localization")
-    assert cand["status"] == "invalid" and cand["reason"].startswith("decontaminated")
+    assert cand.status == "invalid" and cand.outcome.triage is Triage.DECONTAMINATED
     assert ws.candidates(status="valid") == []
 
 
@@ -156,28 +159,29 @@ def test_report_counts_every_pr_once(history, tmp_path):
     decon.write_text("https://github.com/acme/pricing/pull/6\n")
     run_analyze(ws, filters=Filters(decontaminate=decon))
     # a validated candidate for #1, as validation would record it
-    ws.add_candidates("acme__pricing-1", [("acme__pricing-1.localization", "localization", "{}"),
-                                          ("acme__pricing-1.editing", "editing", "{}")],
-                      not_built=[("review", "no review comments")])
+    ws.add_candidates("acme__pricing-1", [_localization("acme__pricing-1"), _editing("acme__pricing-1")],
+                      not_built=[("review", Outcome.failed(Triage.NO_NEGATIVE))])
     ws.set_candidate_result("acme__pricing-1.localization", "valid", gold_score=1.0, null_score=0.0)
-    ws.set_candidate_result("acme__pricing-1.editing", "invalid", reason="gold answer does not score 1")
-    report = workspace_report(ws)
+    ws.set_candidate_result("acme__pricing-1.editing", "invalid",
+                            outcome=Outcome.failed(Triage.TEST_FAILURE, "gold answer does not score 1"))
+    report = workspace_stats(ws)
     assert report.prs == 7
     # test-touching: 1, 2, 4 and 6 (analysis kept), not 3, 5, 7; the decontaminated #6 has no analysis:
     # its patch decides
     assert report.test_touching == 4
     assert report.pr_stages == {"built": 1, "dropped": 6}
-    assert report.dropped["near-duplicate"] == 1 and report.dropped["trivial change"] == 2
+    assert report.dropped[Triage.NEAR_DUPLICATE] == 1 and report.dropped[Triage.TRIVIAL] == 2
     assert report.decontaminated == ["acme__pricing-6"]
     loc = report.skills["localization"]
     assert (loc.built, loc.valid, loc.prs_valid) == (1, 1, 1)
     assert loc.share == pytest.approx(1 / 4)
     ed = report.skills["editing"]
-    assert (ed.built, ed.valid, ed.prs_valid) == (1, 0, 0) and ed.invalid == {"gold answer does not score 1": 1}
+    assert (ed.built, ed.valid, ed.prs_valid) == (1, 0, 0) and ed.invalid == {Triage.TEST_FAILURE: 1}
     rev = report.skills["review"]
-    assert rev.built == 0 and rev.not_built == {"no review comments": 1}
-    # why the other test-touching PRs made no candidate: their PR-level reasons
-    assert loc.not_reached == {"trivial change": 1, "near-duplicate": 1, f"decontaminated (listed in {decon})": 1}
+    assert rev.built == 0 and rev.not_built == {Triage.NO_NEGATIVE: 1}
+    # why the other test-touching PRs made no candidate: their PR-level classes
+    assert loc.not_reached == {Triage.TRIVIAL: 1, Triage.NEAR_DUPLICATE: 1, Triage.DECONTAMINATED: 1}
+    assert report.card()["prs_dropped"]["near-duplicate"] == 1
     data = report.to_dict()
     assert data["skills"]["localization"]["share"] == pytest.approx(0.25)
     assert "localization" in report.render_text()
@@ -243,11 +247,35 @@ def test_recipe_filters_name_the_decontamination_list(tmp_path):
         load_run_recipe(tmp_path / "bad.yaml")
 
 
-def test_reason_groups_leave_out_per_pr_detail():
-    from skillforge.stages.analyze import reason_group
+def test_statistics_count_classes_not_sentences(history, tmp_path):
+    """Two PRs dropped for the same cause with different details are one group; the details stay
+    in the messages (and logs), and a reworded message changes no count."""
+    ws = _mine(tmp_path, history)
+    run_analyze(ws)
+    ws.set_pr_stage("acme__pricing-1", "dropped", outcome=Outcome.failed(
+        Triage.NO_FAIL_TO_PASS, "no FAIL_TO_PASS test", "/ws/logs/acme__pricing-1/after.log"))
+    ws.set_pr_stage("acme__pricing-5", "dropped", outcome=Outcome.failed(
+        Triage.NO_FAIL_TO_PASS, "no test goes from failing to passing", "/ws/logs/acme__pricing-5/after.log"))
+    stats = workspace_stats(ws)
+    assert stats.dropped[Triage.NO_FAIL_TO_PASS] == 2
+    assert stats.to_dict()["dropped"]["no_fail_to_pass"] == 2
+    assert ws.pr("acme__pricing-1").outcome.render() == \
+        "no_fail_to_pass: no FAIL_TO_PASS test (see /ws/logs/acme__pricing-1/after.log)"
 
-    assert reason_group("test_failure: no FAIL_TO_PASS test (see /ws/logs/o__r-3/after.log)") == \
-        "test_failure: no FAIL_TO_PASS test"
-    assert reason_group("near-duplicate of o__r-1") == "near-duplicate"
-    assert reason_group("analysis failed: PatchError: bad hunk") == "analysis failed"
-    assert reason_group("decontaminated (listed in lists/swe.txt)") == "decontaminated (listed in lists/swe.txt)"
+
+def _localization(pr_id: str):
+    from skillforge.skills.localization import LocalizationInstance
+
+    return LocalizationInstance(instance_id=f"{pr_id}.localization", skill="localization", repo="acme/pricing",
+                                pr_number=int(pr_id.rsplit("-", 1)[1]), base_commit="a" * 40, **LOC_FIELDS)
+
+
+def _editing(pr_id: str):
+    from skillforge.skills.editing import EditingInstance
+
+    return EditingInstance(instance_id=f"{pr_id}.editing", skill="editing", repo="acme/pricing",
+                           pr_number=int(pr_id.rsplit("-", 1)[1]), base_commit="a" * 40, instruction="x",
+                           problem_statement="", test_patch="")
+
+
+LOC_FIELDS: dict = {"problem_statement": ""}

@@ -19,10 +19,12 @@ import pytest
 from skillforge.gitio import RepoError
 from skillforge.sample import SAMPLE_REPO, generate_sample_repo, load_history
 from skillforge.schema import repo_slug
-from skillforge.swebench.validate import (
-    Clones, agreement, compare_lists, comparable_test_id, default_workspace, missing_module, packaging_hash,
-    read_instances, summary_path, swebench_lists, swebench_test_id, swebench_directives, parse_test_list,
+from skillforge.swebench.clones import Clones
+from skillforge.swebench.rows import (
+    agreement, compare_lists, comparable_test_id, default_workspace, parse_test_list, read_instances, summary_path,
+    swebench_directives, swebench_lists, swebench_test_id,
 )
+from skillforge.swebench.validate import missing_module, packaging_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -246,8 +248,7 @@ def sample(tmp_path_factory):
     ws = Workspace(root / "pipeline")
     mine_local(ws, clone, repo_name=SAMPLE_REPO)
     run_analyze(ws)
-    prs = [(ws.get_pr(r["pr_id"]), ws.pr_analysis(r["pr_id"])) for r in ws.prs(stage="analyzed")
-           if r["number"] in PRS]
+    prs = [(r.record, r.analysis) for r in ws.prs(stage="analyzed") if r.number in PRS]
     assert len(prs) == len(PRS)
     return root, repos, ws, prs
 
@@ -297,11 +298,13 @@ def validated(sample, docker_client):
 
 @pytest.mark.docker
 def test_fail_to_pass_matches_the_pipeline_for_the_same_prs(sample, validated):
-    from skillforge.skills import Dropped
-    from skillforge.stages.validate import ValidateOptions, Validator
-
-    from skillforge.stages.analyze import run_analyze
+    from skillforge.environments.resolver import EnvRequest
     from skillforge.mine.local import mine_local
+    from skillforge.schema import Dropped
+    from skillforge.stages.analyze import run_analyze
+    from skillforge.stages.config import ValidateConfig
+    from skillforge.stages.context import ExecutionContext
+    from skillforge.stages.facts import pr_facts
     from skillforge.workspace import Workspace
 
     _root, repos, _ws, prs = sample
@@ -313,17 +316,18 @@ def test_fail_to_pass_matches_the_pipeline_for_the_same_prs(sample, validated):
     ws = Workspace(validated[1].parent / "validated.skillforge")
     mine_local(ws, repos / repo_slug(SAMPLE_REPO), repo_name=SAMPLE_REPO)
     run_analyze(ws)
-    validator = Validator(ws, options=ValidateOptions(reruns=1))
-    env = validator.ensure_environment(SAMPLE_REPO, validator._reference_commit(SAMPLE_REPO))
+    ctx = ExecutionContext.open(ws, ValidateConfig(reruns=1))
+    newest = ws.newest_pr(SAMPLE_REPO).record.merge_commit
+    env = ctx.resolver.resolve(EnvRequest(SAMPLE_REPO, newest, key=SAMPLE_REPO)).name
     valid = cut = 0
     for pr, analysis in prs:
         report = rows[pr.instance_id]["skillforge"]
         try:
-            facts = validator.pr_facts(pr, analysis, env)
-        except Dropped as e:  # the same triaged reason (its log is in the other workspace)
+            facts = pr_facts(ctx, pr, analysis, env)
+        except Dropped as e:  # the same triaged outcome (its log is in the other workspace)
             assert report["status"] == "invalid", (pr.instance_id, report)
-            assert report["reason"].split(" (see ")[0] == e.reason.split(" (see ")[0], (pr.instance_id, report)
-            assert report["triage"] == e.reason.split(":")[0] and Path(report["log"]).is_file()
+            assert report["triage"] == e.triage.value and e.message in report["reason"], (pr.instance_id, report)
+            assert Path(report["log"]).is_file()
             continue
         valid += 1
         assert report["status"] == "valid", (pr.instance_id, report)
@@ -335,7 +339,8 @@ def test_fail_to_pass_matches_the_pipeline_for_the_same_prs(sample, validated):
         assert report["test_files"] == facts.test_files and report["flaky"] == []
         assert report["reruns"] == 2 and Path(report["log"]).is_file()
     assert valid == len(PRS) - 1  # PR 17 has no FAIL_TO_PASS test
-    assert validator.executor.hits >= 2 * len(PRS)  # every before and after run: the same runs as the command's
+    assert ctx.backend.executor.hits >= 2 * len(PRS)  # every before and after run: the same runs as the command's
+    ctx.close()
     summary = validated[6]
     assert list(summary["environments"].values()) == ["ready (inferred: candidate 1 of 3, smoke run passed)"] or all(
         v.startswith("ready (inferred") for v in summary["environments"].values()), summary["environments"]
@@ -372,7 +377,7 @@ def test_a_patch_that_does_not_apply_is_reported_with_its_triage(validated):
     assert bad["reason"].startswith("patch_apply: gold patch does not apply (see ")
     assert bad["log"].endswith(f"{BAD_PATCH}/after.log") and "does not apply" in Path(bad["log"]).read_text()
     assert rows[BAD_PATCH]["FAIL_TO_PASS"] == [] and bad["agreement"] is None
-    assert summary["invalid"]["patch_apply: gold patch does not apply"] == 1
+    assert summary["invalid"]["patch_apply"] == 1
 
 
 @pytest.mark.docker

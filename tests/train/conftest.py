@@ -49,10 +49,11 @@ def build_text_instances(root: Path) -> list:
     """Localization and review instances of the sample, without executing anything."""
     from skillforge.stages.analyze import run_analyze
     from skillforge.mine.local import mine_local
-    from skillforge.stages.run import SAMPLES_DIR
+    from skillforge.resources import resource_dir
+    SAMPLES_DIR = resource_dir("samples")
     from skillforge.gitio import RepoSet
     from skillforge.sample import generate_sample_repo
-    from skillforge.schema import PRFacts, PullRecord
+    from skillforge.schema import PRFacts
     from skillforge.skills import REGISTRY, BuildInput, Dropped
     from skillforge.workspace import Workspace
 
@@ -63,7 +64,7 @@ def build_text_instances(root: Path) -> list:
     repos = RepoSet(ws)
     out = []
     for row in ws.prs(stage="analyzed"):
-        pr = PullRecord.model_validate_json(row["record"])
+        pr = row.record
         analysis = ws.pr_analysis(pr.instance_id)
         facts = PRFacts(environment="sample", test_files=analysis.test_files, FAIL_TO_PASS=analysis.test_functions)
         handle = repos[pr.repo]

@@ -6,11 +6,11 @@ and new contents gives a :class:`skillforge.schema.Analysis`.
 from a local git repository (one ``ls-tree`` per commit, blobs through
 GitPython's persistent ``git cat-file --batch``).
 
-Conventions (see :mod:`.python` for qualified names and :mod:`.split` for the
-code/test/doc rules):
+Conventions (see :mod:`.entities` and each language's adapter in :mod:`.lang`
+for qualified names, and :mod:`.split` for the code/test/doc rules):
 
 * ``entities`` = modified + added + removed entities of *code* files in
-  Python, JavaScript, TypeScript, Go, Java and Rust (see :mod:`.languages`),
+  Python, JavaScript, TypeScript, Go, Java and Rust (see :mod:`.lang`),
   rendered ``path::Class.func``; module-level names are ``path::NAME``. A
   class (struct, impl block, interface) is named when a line of its own body
   changes, not when only its methods do. Tests defined inside code files
@@ -42,10 +42,11 @@ from dataclasses import dataclass, field
 
 from skillforge.schema import Analysis, FileChange
 from skillforge.analyze import trivial as _trivial
-from skillforge.analyze.languages import adapter_for
+from skillforge.analyze.entities import Entity, TouchResult, touch_entities
+from skillforge.analyze.lang import PYTHON, LanguageAdapter, adapter_for
+from skillforge.analyze.lang.python import module_name
 from skillforge.analyze.patch import FileDiff, PatchError, _hunk_counts, apply_patch_to_text, join_files, parse_patch, reverse_patch
-from skillforge.analyze.python import Entity, TouchResult, entities, module_name, parse, test_items, touch_entities
-from skillforge.analyze.split import TestConfig, is_test_module, layout, load_test_config, split_files
+from skillforge.analyze.split import TestConfig, is_python_test_module, layout, load_test_config, split_files
 
 __all__ = [
     "AnalysisError",
@@ -145,18 +146,17 @@ class _ParseCache:
     def get(self, path: str, data: bytes, base: tuple[_Parsed, bytes, FileDiff] | None = None) -> _Parsed:
         """The parsed ``data``; with ``base`` (the old side's parse, its bytes and
         the diff between them) an unseen new side is parsed incrementally."""
-        adapter = None if _is_python(path) else adapter_for(path)
-        lang = "python" if adapter is None else adapter.name
-        key = (lang, hashlib.blake2b(data, digest_size=16).digest())
+        adapter = _adapter(path)
+        key = (adapter.name, hashlib.blake2b(data, digest_size=16).digest())
         with self._lock:
             got = self._items.get(key)
             if got is not None:
                 self._items.move_to_end(key)
                 return got
         old_tree = _edited(base, len(data)) if base is not None else None
-        parser = (adapter.parser() if adapter is not None else _py_parser())
+        parser = adapter.parser()
         tree = parser.parse(data, old_tree) if old_tree is not None else parser.parse(data)
-        got = _Parsed(tree, entities if adapter is None else adapter.entities)
+        got = _Parsed(tree, adapter.entities)
         with self._lock:
             self._items[key] = got
             while len(self._items) > self.size:
@@ -167,10 +167,9 @@ class _ParseCache:
 _PARSED = _ParseCache()
 
 
-def _py_parser():
-    from skillforge.analyze.python import _parser
-
-    return _parser()
+def _adapter(path: str) -> LanguageAdapter:
+    """The adapter that parses ``path`` for the cache (test modules are Python)."""
+    return adapter_for(path) or PYTHON
 
 
 def _line_starts(data: bytes) -> list[int]:
@@ -258,10 +257,11 @@ def _changed_tests(
 ) -> list[str]:
     old_p = _PARSED.get(path, old_src) if old_src is not None else None
     new_p = _PARSED.get(path, new_src, (old_p, old_src, fd) if old_p is not None else None)
-    new_items = test_items(path, new_p.tree, config)
+    adapter = _adapter(path)
+    new_items = adapter.test_items(path, new_p.tree, config)
     if not new_items:
         return []
-    old_items = test_items(fd.old_path or path, old_p.tree, config) if old_p is not None else []
+    old_items = adapter.test_items(fd.old_path or path, old_p.tree, config) if old_p is not None else []
     old_quals = {t.qualname for t in old_items}
 
     touched: set[str] = set()
@@ -404,7 +404,7 @@ def analyze_change_labels(
                                                       old_tree=trees[0], new_tree=trees[1]))
         elif id(fd) in test_ids:
             result.test_files.append(fd.path)
-            if fd.status != "removed" and (fd.path in lay.test_modules or is_test_module(fd.path, test_config)):
+            if fd.status != "removed" and (fd.path in lay.test_modules or is_python_test_module(fd.path, test_config)):
                 sides = _sides(fd, read_old, read_new)
                 assert sides.new is not None
                 result.test_functions += _changed_tests(fd.path, sides.old, sides.new, fd, test_config)
@@ -432,9 +432,8 @@ def _touch_file(fd: FileDiff, read_old: ReadFile, read_new: ReadFile, *, need_si
                 ) -> tuple[_Touch | None, tuple, _Sides | None]:
     """Entities one code file's change touches (None for a language without an
     adapter), its parsed (old, new) trees and its contents. Each side is parsed once."""
-    python = _is_python(fd.path)
-    adapter = None if python else adapter_for(fd.path)
-    if not python and adapter is None:
+    adapter = adapter_for(fd.path)
+    if adapter is None:
         if not need_sides:
             return None, (None, None), None
         try:

@@ -60,7 +60,7 @@ from tree_sitter import Node
 
 from skillforge.schema import Analysis
 from skillforge.analyze.patch import parse_patch
-from skillforge.analyze.python import entities, parse
+from skillforge.analyze.lang.python import entities, parse
 
 __all__ = [
     "OPERATORS",

@@ -39,7 +39,7 @@ Other languages' runners (their files are tests wherever they are):
   ``src/androidTest/``, ``src/testFixtures/`` or ``src/integrationTest/``;
 * Rust (Cargo): ``*.rs`` under a ``tests/`` directory (integration tests);
   unit tests in ``#[cfg(test)] mod tests`` stay in their code file, which
-  stays code (:mod:`.languages` marks those entities as tests);
+  stays code (:mod:`.lang.rust` marks those entities as tests);
 * and a directory named ``tests`` or ``test`` is a test directory when its
   subtree holds source files of these languages (Mocha's ``test/``, Go's and
   Cargo's ``tests/``).
@@ -75,12 +75,13 @@ from typing import Literal
 from skillforge.analyze.patch import FileDiff, join_files, parse_patch
 
 __all__ = [
+    "DEFAULT_PYTHON_FILES",
     "Kind",
     "is_language_test_file",
     "TestConfig",
     "TestLayout",
     "classify",
-    "is_test_module",
+    "is_python_test_module",
     "file_kind",
     "layout",
     "load_test_config",
@@ -90,7 +91,7 @@ __all__ = [
 
 Kind = Literal["code", "test", "doc", "other"]
 
-DEFAULT_PYTHON_FILES: tuple[str, ...] = ("test_*.py", "*_test.py")
+DEFAULT_PYTHON_FILES: tuple[str, ...] = ("test_*.py", "*_test.py")  # pytest's default ``python_files``
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,9 @@ class TestConfig:
     python_functions: tuple[str, ...] = ("test",)
     testpaths: tuple[str, ...] = ()
     source: str | None = None  # the file the configuration was read from
+
+
+_DEFAULT_CONFIG = TestConfig()
 
 
 def _args(value: object) -> tuple[str, ...]:
@@ -237,7 +241,7 @@ _OTHER_SOURCE_EXT = (".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".cts
 
 def is_language_test_file(path: str) -> bool:
     """A test (or test support file) by the conventions of the JavaScript/TypeScript,
-    Go, JVM and Rust runners (see the module docstring); Python is :func:`is_test_module`'s."""
+    Go, JVM and Rust runners (see the module docstring); Python is :func:`is_python_test_module`'s."""
     parts = path.split("/")
     base = parts[-1]
     dirs = parts[:-1]
@@ -253,8 +257,13 @@ def is_language_test_file(path: str) -> bool:
     return False
 
 
-def is_test_module(path: str, config: TestConfig) -> bool:
-    """Would pytest collect this file as a test module?"""
+def is_python_test_module(path: str, config: TestConfig | None = None) -> bool:
+    """Would pytest collect this file as a test module? Its name matches
+    ``python_files`` (``config``'s; without one pytest's default, ``test_*.py``
+    and ``*_test.py``) and it lies under ``testpaths`` when those are set;
+    ``conftest.py`` and ``__init__.py`` never are. The one rule for Python test
+    modules: every other part of skillforge asks this function."""
+    config = config if config is not None else _DEFAULT_CONFIG
     if not path.endswith(".py"):
         return False
     if posixpath.basename(path) in ("conftest.py", "__init__.py"):
@@ -292,7 +301,7 @@ class TestLayout:
     @classmethod
     def build(cls, repo_files: Iterable[str], config: TestConfig) -> TestLayout:
         files = frozenset(f.strip("/") for f in repo_files if f)
-        test_modules = frozenset(f for f in files if is_test_module(f, config))
+        test_modules = frozenset(f for f in files if is_python_test_module(f, config))
 
         direct_py: dict[str, list[str]] = {}
         child_dirs: dict[str, set[str]] = {}
@@ -388,7 +397,7 @@ class TestLayout:
         if is_language_test_file(path):
             return "test"
         # a file the tree does not list yet (added by the patch): judge it by the rules alone
-        if path not in self.files and is_test_module(path, self.config):
+        if path not in self.files and is_python_test_module(path, self.config):
             return "test"
         if _is_doc(path):
             return "doc"

@@ -35,8 +35,7 @@ from collections.abc import Callable
 
 from tree_sitter import Node, Tree
 
-from skillforge.analyze import python as py
-from skillforge.analyze.languages import adapter_for
+from skillforge.analyze.lang import PYTHON, adapter_for
 
 __all__ = ["KINDS", "change_kind", "combine", "parse_for"]
 
@@ -47,15 +46,12 @@ _VERSION_NAMES = frozenset({
     "version_tuple", "VERSION_INFO",
 })
 _LITERALS = frozenset({"string", "concatenated_string", "integer", "float", "tuple", "list", "true", "false", "none"})
-_PY_COMMENTS = ("comment",)
 _PY_IGNORED = ("line_continuation",)
 _CLOSERS = (")", "]", "}")
 
 
 def parse_for(path: str, source: bytes) -> tuple[Tree, tuple[str, ...]] | None:
     """(tree, comment node types) for a file a grammar is installed for; None otherwise."""
-    if path.endswith((".py", ".pyi")):
-        return py.parse(source), _PY_COMMENTS
     adapter = adapter_for(path)
     if adapter is None:
         return None
@@ -264,14 +260,11 @@ def change_kind(
         return None
     if old == new:
         return "whitespace"  # a mode change
-    python = path.endswith((".py", ".pyi"))
-    adapter = None if python else adapter_for(path)
-    if python or adapter is not None:
-        comments = _PY_COMMENTS if adapter is None else adapter.comment_types
+    adapter = adapter_for(path)
+    if adapter is not None:
         if old_tree is None or new_tree is None:
-            parse = py.parse if adapter is None else adapter.parse
-            old_tree, new_tree = parse(old), parse(new)
-        return _tree_kind(path, old_tree, new_tree, comments, python)
+            old_tree, new_tree = adapter.parse(old), adapter.parse(new)
+        return _tree_kind(path, old_tree, new_tree, adapter.comment_types, adapter is PYTHON)
     if old.split() == new.split():
         return "whitespace"
     return _config_kind(path, old, new)

@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
-
-from enum import Enum
 
 import typer
 from rich.table import Table
 
-from skillforge.cli.render import console, err_console, instances_table, phase_progress, prs_table
+from skillforge.cli.options import config_flags, make_config
+from skillforge.cli.render import (
+    console, err_console, phase_progress, render_validation, report_tables, swebench_tables,
+)
+from skillforge.stages.config import AnalyzeConfig, ExportConfig, MineConfig, SourceSpec, ValidateConfig
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
                   help="Build, validate and export executable datasets of five atomic coding skills.")
 images_app = typer.Typer(no_args_is_help=True, help="Docker images: base images without a registry; list and reclaim disk.")
 app.add_typer(images_app, name="images")
-
-class ExecutorKind(str, Enum):
-    local = "local"
-    ray = "ray"
-
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="workspace directory (state database, logs, exports)")]
 
@@ -34,58 +29,37 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def open_workspace(path: Path):
-    from skillforge.workspace import Workspace
+def open_workspace(path: Path, *, create: bool = True):
+    from skillforge.workspace import Workspace, WorkspaceError
 
-    return Workspace(path)
+    try:
+        return Workspace(path, create=create)
+    except WorkspaceError as e:
+        fail(str(e))
 
 
 @app.command()
+@config_flags(MineConfig, SourceSpec, skip=("path", "sample", "github", "environment"), rename={"repo": "repo-name"})
 def mine(
-    source: Annotated[Optional[str], typer.Argument(help="a local git repository path, or owner/name on GitHub")] = None,
+    source: Annotated[Optional[str], typer.Argument(help="a local git repository path, owner/name (or github:owner/name) on GitHub")] = None,
     workspace: WorkspaceOpt = Path(".skillforge/default"),
-    limit: Annotated[Optional[int], typer.Option(help="at most this many new pull requests (per repository, newest first)")] = None,
-    since: Annotated[Optional[str], typer.Option(help="only PRs merged on or after this date (YYYY-MM-DD); 'last' = new since the last run (GitHub)")] = None,
-    search: Annotated[Optional[str], typer.Option(help="GitHub repository search, e.g. 'language:python stars:>500'")] = None,
-    repos_dir: Annotated[Path, typer.Option(help="clone cache for GitHub repositories (DIR/owner__name)")] = Path(".skillforge/repos"),
-    api_url: Annotated[str, typer.Option(help="GitHub API URL (GitHub Enterprise: https://HOST/api/v3)")] = "https://api.github.com",
-    require_issue: Annotated[bool, typer.Option(help="GitHub: keep only PRs that resolve an issue")] = False,
-    repo_name: Annotated[Optional[str], typer.Option(help="local: owner/name to record (default: from the origin remote)")] = None,
-    issues: Annotated[Optional[Path], typer.Option(help="local: issues file, GitHub REST JSON (default: <repo>.issues.json)")] = None,
+    **flags,
 ) -> None:
     """Mine merged pull requests (with their issues and reviews) into the workspace: from a local
     git history, or from GitHub (owner/name or --search)."""
-    from skillforge.mine.local import MineError, mine_local
+    from skillforge.mine.local import MineError
+    from skillforge.stages import mine as mine_stage
 
-    ws = open_workspace(workspace)
-    local = source is not None and Path(source).exists()
-    if source is None and search is None:
-        fail("give a repository (a local path or owner/name) or --search")
-    if local:
-        if search:
-            fail("--search mines GitHub; it cannot be combined with a local path")
-        if since == "last":
-            fail("--since last is for GitHub sources; use a date for local histories")
-        try:
-            since_dt = datetime.fromisoformat(since) if since else None
-            summary = mine_local(ws, Path(source), repo_name=repo_name, limit=limit, since=since_dt, issues_file=issues)
-        except (MineError, ValueError) as e:
-            fail(str(e))
-        table = Table(title=f"Mined {summary.repo}")
-        for col in ("PRs found", "new", "already in workspace"):
-            table.add_column(col, justify="right")
-        table.add_row(str(summary.prs_found), str(summary.prs_new), str(summary.prs_existing))
-        console.print(table)
-        return
-    if source is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", source):
-        fail(f"{source}: neither an existing path nor a GitHub owner/name")
-    from skillforge.mine.github import MineFilters, mine_github
-
+    config = make_config(MineConfig, flags)
+    options = {k: v for k, v in flags.items() if v is not None and k in SourceSpec.model_fields}
     try:
-        since_arg = "last" if since == "last" else (datetime.fromisoformat(since) if since else None)
-        summary = mine_github(ws, [source] if source else None, search=search, api_url=api_url, repos_dir=repos_dir,
-                              limit=limit, since=since_arg, filters=MineFilters(require_issue=require_issue),
-                              console=err_console)
+        if source is None and not options.get("search"):
+            fail("give a repository (a local path or owner/name) or --search")
+        spec = mine_stage.source_spec(source, **options) if source is not None else SourceSpec(**options)
+        if spec.path and spec.search:
+            fail("--search mines GitHub; it cannot be combined with a local path")
+        ws = open_workspace(workspace)
+        summary = mine_stage.run(ws, config, sources=[spec], console=err_console)
     except MineError as e:
         report = getattr(e, "summary", None)
         if report is not None:
@@ -93,7 +67,14 @@ def mine(
         fail(str(e))
     except ValueError as e:
         fail(str(e))
-    console.print(summary.report())
+    for mined in summary.local:
+        table = Table(title=f"Mined {mined.repo}")
+        for col in ("PRs found", "new", "already in workspace"):
+            table.add_column(col, justify="right")
+        table.add_row(str(mined.prs_found), str(mined.prs_new), str(mined.prs_existing))
+        console.print(table)
+    for report in summary.github:
+        console.print(report.report())
 
 
 @app.command()
@@ -116,85 +97,73 @@ def analyze(
 
 
 @app.command()
+@config_flags(ValidateConfig, AnalyzeConfig)
 def validate(
     workspace: Annotated[Optional[Path], typer.Option("--workspace", "-w", help="workspace directory (state database, logs, exports); with --instances, default <out>.skillforge beside the output")] = None,
-    workers: Annotated[int, typer.Option(help="parallel test containers (0: sized to the machine; with --executor ray: tasks in flight, 0 = twice the cluster's CPUs)")] = 0,
-    reruns: Annotated[int, typer.Option(help="runs of every before/after execution and gold score; a test whose outcome varies is flaky")] = 3,
-    recipes_dir: Annotated[Optional[Path], typer.Option(help="per-repository environment recipes")] = Path("recipes/environments"),
-    executor: Annotated[ExecutorKind, typer.Option(help="local: a worker pool on this machine's Docker engine; ray: Ray tasks across a cluster, each node using its own Docker engine")] = "local",
-    ray_address: Annotated[Optional[str], typer.Option(help="with --executor ray: the cluster to join ('auto', 'HOST:6379', 'ray://HOST:10001'; default RAY_ADDRESS, else a local Ray instance)")] = None,
     instances: Annotated[Optional[Path], typer.Option(help="SWE-bench-format rows (JSONL) to re-validate instead of a workspace's PRs")] = None,
     repos_dir: Annotated[Path, typer.Option(help="with --instances: clones as DIR/owner__name (a missing one is cloned)")] = Path(".skillforge/repos"),
     out: Annotated[Optional[Path], typer.Option(help="with --instances: output JSONL (rows with FAIL_TO_PASS, PASS_TO_PASS and a skillforge report)")] = None,
-    decontaminate: Annotated[Optional[Path], typer.Option(help="PRs to exclude (benchmark instance ids owner__repo-N or owner/repo#N, one a line): dropped and reported")] = None,
+    **flags,
 ) -> None:
     """Analyze mined PRs, then prove every candidate executable in Docker (gold scores 1, null scores 0);
     or, with --instances, compute FAIL_TO_PASS / PASS_TO_PASS of SWE-bench-format rows and compare them
     with the lists the rows came with."""
-    from skillforge.stages.analyze import run_analyze
-    from skillforge.stages.validate import ValidateOptions, Validator
-
     from skillforge.analyze.hygiene import Decontamination, DecontaminationError
-    from skillforge.stages.analyze import Filters
+    from skillforge.stages import analyze as analyze_stage
+    from skillforge.stages.validate import run_validation
 
-    if instances is not None and decontaminate is not None:
-        fail("--decontaminate applies to a workspace's PRs, not to --instances")
-    executor = ExecutorKind(executor).value
-    if instances is not None and executor != "local":
-        fail("--executor ray applies to a workspace's PRs, not to --instances")
-    if executor == "local" and workers <= 0:
-        from skillforge.settings import Settings
-        from skillforge.stages.validate import default_workers
-
-        workers = default_workers(Settings.from_env())
+    config = make_config(ValidateConfig, flags)
+    filters = make_config(AnalyzeConfig, flags)
     if instances is not None:
-        validate_swebench(instances, repos_dir, out, workspace, workers, reruns, recipes_dir)
+        if flags.get("decontaminate") is not None:
+            fail("--decontaminate applies to a workspace's PRs, not to --instances")
+        if config.executor != "local":
+            fail("--executor ray applies to a workspace's PRs, not to --instances")
+        validate_swebench(instances, repos_dir, out, workspace, config)
         return
     if workspace is None:
         fail("give --workspace (or --instances FILE.jsonl --repos-dir DIR --out FILE.jsonl)")
-    if decontaminate is not None:
+    if filters.decontaminate is not None:
         try:
-            Decontamination.load(decontaminate)
+            Decontamination.load(filters.decontaminate)
         except DecontaminationError as e:
             fail(str(e))
-    ws = open_workspace(workspace)
+    ws = open_workspace(workspace, create=False)
     with phase_progress() as progress:
-        analyzed = run_analyze(ws, filters=Filters(decontaminate=decontaminate),
-                               on_progress=lambda pr: progress("analyze", pr))
-        options = ValidateOptions(workers=workers, reruns=reruns,
-                                  recipes_dir=recipes_dir if recipes_dir and recipes_dir.exists() else None,
-                                  executor=executor, ray_address=ray_address)
+        analyzed = analyze_stage.run(ws, filters, progress)
         try:
-            summary = Validator(ws, options=options).run(progress)
+            summary = run_validation(ws, config, progress)
         except ImportError as e:
             fail(str(e))
     render_validation(ws, summary)
-    if decontaminate is not None:
+    if filters.decontaminate is not None:
         console.print(f"decontaminated: {len(analyzed.decontaminated)} PRs excluded "
-                      f"({analyzed.decontamination_listed} listed in {decontaminate})")
+                      f"({analyzed.decontamination_listed} listed in {filters.decontaminate})")
 
 
-def validate_swebench(instances: Path, repos_dir: Path, out: Optional[Path], workspace: Optional[Path], workers: int,
-                      reruns: int, recipes_dir: Optional[Path]) -> None:
-    from skillforge.swebench.validate import SWEBenchOptions, summary_path, validate_instances
+def validate_swebench(instances: Path, repos_dir: Path, out: Optional[Path], workspace: Optional[Path],
+                      config: ValidateConfig) -> None:
+    from skillforge.stages.config import resolve_path
+    from skillforge.swebench.rows import summary_path
+    from skillforge.swebench.validate import SWEBenchOptions, validate_instances
 
     if out is None:
         fail("--instances needs --out FILE.jsonl (where the validated rows go)")
     if not instances.is_file():
         fail(f"{instances}: no such file")
-    options = SWEBenchOptions(workers=workers, reruns=reruns,
-                              recipes_dir=recipes_dir if recipes_dir and recipes_dir.exists() else None)
+    recipes_dir = resolve_path(config.recipes_dir, None)
+    options = SWEBenchOptions(workers=config.workers, reruns=config.reruns,
+                              recipes_dir=recipes_dir if recipes_dir and recipes_dir.is_dir() else None)
     try:
         with phase_progress() as progress:
             summary = validate_instances(instances, repos_dir, out, workspace=workspace, options=options,
                                          progress=progress)
     except (ValueError, OSError) as e:
         fail(f"cannot validate {instances}: {e}")
-    for table in summary.tables():
+    for table in swebench_tables(summary):
         console.print(table)
-    for name, status in summary.environments.items():
-        if not status.startswith("ready"):
-            err_console.print(f"[red]environment {name} failed:[/] {status}")
+    for name, outcome in summary.failed_environments.items():
+        err_console.print(f"[red]environment {name} failed:[/] {outcome.render()}")
     if summary.disagreeing:
         shown = ", ".join(summary.disagreeing[:10]) + (" ..." if len(summary.disagreeing) > 10 else "")
         console.print(f"FAIL_TO_PASS differs from the given list for: {shown}")
@@ -203,67 +172,38 @@ def validate_swebench(instances: Path, repos_dir: Path, out: Optional[Path], wor
     console.print(f"output: {summary.out} (summary: {summary_path(summary.out)}); logs under {summary.workspace}/logs")
 
 
-def render_validation(ws, summary) -> None:
-    from skillforge.cli.render import triage_table
-
-    console.print(prs_table(ws))
-    console.print(instances_table(ws))
-    triage = triage_table(ws)
-    if triage.row_count:
-        console.print(triage)
-    for repo, why in summary.environment_errors.items():
-        err_console.print(f"[red]environment for {repo} failed:[/] {why}")
-    for repo, name in getattr(summary, "inferred", {}).items():
-        console.print(f"recipe of {repo}: inferred and recorded as environment {name}")
-    if getattr(summary, "tests_observed", 0):
-        console.print(f"flaky: {summary.flaky_tests} of {summary.tests_observed} tests in {summary.flaky_prs} PRs "
-                      f"(flake rate {summary.flake_rate:.2%} over the reruns)")
-    console.print(f"test runs: {summary.runs_executed} executed, {summary.runs_cached} from cache; "
-                  f"logs under {ws.logs_dir} (report.json per instance)")
-
-
 @app.command()
+@config_flags(ExportConfig)
 def export(
     workspace: WorkspaceOpt,
-    out: Annotated[Path, typer.Option(help="output folder (a Hub dataset repository as it stands)")],
-    split: Annotated[str, typer.Option(help="split name")] = "train",
-    format: Annotated[str, typer.Option("--format", help="hf: one parquet config per skill and a dataset card; "
-                                        "swebench: editing instances as SWE-bench JSONL; verl: verl's RL parquet")] = "hf",
-    json_test_lists: Annotated[bool, typer.Option(help="swebench: FAIL_TO_PASS / PASS_TO_PASS as JSON-encoded strings, "
-                                                  "as SWE-bench's Hub datasets store them (default: lists)")] = False,
-    push_to_hub: Annotated[Optional[str], typer.Option(help="then publish the folder as this Hub dataset (owner/name); "
-                                                       "token from HF_TOKEN or `hf auth login`")] = None,
-    private: Annotated[bool, typer.Option(help="with --push-to-hub: create the repository private (an existing public one is refused)")] = False,
-    revision: Annotated[Optional[str], typer.Option(help="with --push-to-hub: branch to commit to (created when missing)")] = None,
-    commit_message: Annotated[Optional[str], typer.Option(help="with --push-to-hub: commit message")] = None,
-    hub_endpoint: Annotated[Optional[str], typer.Option(help="with --push-to-hub: Hub URL (default: HF_ENDPOINT, else https://huggingface.co)")] = None,
+    **flags,
 ) -> None:
     """Write validated instances as a Hugging Face dataset (one config per skill, with a dataset card),
     SWE-bench JSONL or verl parquet; optionally publish the folder on the Hugging Face Hub."""
-    from skillforge.stages.export import FORMATS, export_dataset
-    from skillforge.export.hub import DEFAULT_COMMIT_MESSAGE, HubError, push_to_hub as push
+    from skillforge.export.hub import HubError
+    from skillforge.stages import export as export_stage
 
-    if format not in FORMATS:
-        fail(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
-    if push_to_hub is None and (private or revision or commit_message or hub_endpoint):
+    config = make_config(ExportConfig, flags)
+    if config.out is None:
+        fail("give --out DIR (the folder the dataset is written to)")
+    if config.push_to_hub is None and (config.private or config.revision or config.commit_message
+                                       or config.hub_endpoint):
         fail("--private, --revision, --commit-message and --hub-endpoint go with --push-to-hub ID")
-    if json_test_lists and format != "swebench":
+    if config.json_test_lists and config.format != "swebench":
         fail("--json-test-lists goes with --format swebench")
-    ws = open_workspace(workspace)
-    summary = export_dataset(ws, out, format=format, split=split, json_test_lists=json_test_lists)
-    table = Table(title=f"Exported to {out} ({format})")
-    table.add_column("config" if format == "hf" else "skill")
+    ws = open_workspace(workspace, create=False)
+    try:
+        summary = export_stage.run(ws, config)
+    except HubError as e:
+        fail(f"{e} (the export in {config.out} is complete; rerun with --push-to-hub to publish it)")
+    table = Table(title=f"Exported to {config.out} ({config.format})")
+    table.add_column("config" if config.format == "hf" else "skill")
     table.add_column("rows", justify="right")
-    for skill, n in summary.rows.items():
+    for skill, n in summary.exported.rows.items():
         table.add_row(skill, str(n))
     console.print(table)
-    if push_to_hub:
-        try:
-            url = push(out, push_to_hub, endpoint=hub_endpoint, private=private, revision=revision,
-                       commit_message=commit_message or DEFAULT_COMMIT_MESSAGE)
-        except HubError as e:
-            fail(f"{e} (the export in {out} is complete; rerun with --push-to-hub to publish it)")
-        console.print(f"published {push_to_hub}: {url}")
+    if summary.pushed:
+        console.print(f"published {config.push_to_hub}: {summary.pushed}")
 
 
 @app.command()
@@ -272,18 +212,17 @@ def run(
     workspace: Annotated[Optional[Path], typer.Option("--workspace", "-w", help="workspace (default: the recipe's)")] = None,
 ) -> None:
     """Run every stage a recipe names: mine, analyze, validate, export."""
-    from skillforge.stages.run import run_recipe
+    from skillforge.execution import InfraError
+    from skillforge.export.hub import HubError
+    from skillforge.gitio import RepoError
+    from skillforge.mine.local import MineError
     from skillforge.stages.recipe import RecipeError, load_run_recipe
+    from skillforge.stages.run import run_recipe
 
     try:
         r = load_run_recipe(recipe)
     except RecipeError as e:
         fail(str(e))
-    from skillforge.execution import InfraError
-    from skillforge.export.hub import HubError
-    from skillforge.mine.local import MineError
-    from skillforge.gitio import RepoError
-
     ws_path = workspace or r.resolve(r.workspace) or Path(".skillforge") / r.name
     ws = open_workspace(ws_path)
     try:
@@ -293,10 +232,10 @@ def run(
         where = f" (see {e.log_path})" if getattr(e, "log_path", None) else ""
         fail(f"{e}{where}\neverything done so far is kept in {ws.root}; run the same command again to resume")
     render_validation(ws, summary.validated)
-    exported = summary.exported
+    exported = summary.exported.exported
     console.print(f"dataset: {exported.out} ({', '.join(f'{k}={v}' for k, v in exported.rows.items()) or 'empty'})")
-    if summary.pushed:
-        console.print(f"published: {summary.pushed}")
+    if summary.exported.pushed:
+        console.print(f"published: {summary.exported.pushed}")
 
 
 @app.command("eval")
@@ -426,10 +365,8 @@ def images_prune(
 
     keep: set[str] = set()
     if keep_workspace is not None:
-        if not (keep_workspace / "skillforge.db").exists():
-            fail(f"{keep_workspace}: not a workspace (no skillforge.db)")
-        ws = open_workspace(keep_workspace)
-        keep = {r["image"] for r in ws.query("SELECT image FROM environments WHERE image != ''")}
+        ws = open_workspace(keep_workspace, create=False)
+        keep = {e.image for e in ws.environments() if e.image}
     try:
         client = docker_client()
         containers = 0 if dry_run else remove_leftover_containers(client)
@@ -471,18 +408,16 @@ def report(
 ) -> None:
     """Per stage and per skill: candidates built, why the rest were dropped, and the share of
     test-touching PRs that yield a validated instance (after mine, analysis or validate)."""
-    from skillforge.stats import workspace_report
+    from skillforge.stats import workspace_stats
 
-    if not (workspace / "skillforge.db").exists():
-        fail(f"{workspace}: no workspace here (run `skillforge mine` first)")
-    rep = workspace_report(open_workspace(workspace))
+    stats = workspace_stats(open_workspace(workspace, create=False))
     if as_json:
-        sys.stdout.write(rep.to_json() + "\n")
+        sys.stdout.write(stats.to_json() + "\n")
         return
-    for table in rep.tables():
+    for table in report_tables(stats):
         console.print(table)
-    if rep.decontaminated:
-        console.print(f"decontaminated: {len(rep.decontaminated)} PRs excluded")
+    if stats.decontaminated:
+        console.print(f"decontaminated: {len(stats.decontaminated)} PRs excluded")
 
 
 from skillforge.train.cli import train_options  # noqa: E402 - flags made from TrainConfig (no heavy imports)

@@ -1,16 +1,16 @@
-"""Rich rendering of summaries: the tables every long command ends with."""
+"""Rich rendering: every table the commands print, made from the statistics
+module (``stats``) and the stages' summaries. Sentences are made here."""
 
 from __future__ import annotations
 
-from collections import Counter
 from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from skillforge.schema import SKILLS
-from skillforge.workspace import Workspace
+from skillforge.schema import SKILLS, Triage
+from skillforge.stats import WorkspaceStats
 
 console = Console()
 err_console = Console(stderr=True)
@@ -18,7 +18,8 @@ err_console = Console(stderr=True)
 
 @contextmanager
 def phase_progress():
-    """A progress display with one line per phase; yields a (phase, message) callback."""
+    """A progress display with one line per phase; yields a (phase, message) callback
+    (``total=(phase, n)`` sets a phase's total when it is known: a bar and an ETA)."""
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[phase]:<11}"), BarColumn(bar_width=None),
                         MofNCompleteColumn(), TextColumn("{task.description}", style="dim"), TimeElapsedColumn(),
                         console=console, transient=False)
@@ -33,61 +34,109 @@ def phase_progress():
         yield update
 
 
-def instances_table(ws: Workspace) -> Table:
-    """Per skill: candidates built, validated, dropped (top reasons), infrastructure errors."""
-    rows: dict[str, Counter] = {s: Counter() for s in SKILLS}
-    reasons: dict[str, Counter] = {s: Counter() for s in SKILLS}
-    for r in ws.candidates():
-        rows[r["skill"]][r["status"]] += 1
-        if r["status"] in ("invalid", "error"):
-            reasons[r["skill"]][r["reason"].split(" (see")[0]] += 1
-    for r in ws.not_built():
-        rows[r["skill"]]["not built"] += 1
-        reasons[r["skill"]]["not built: " + r["reason"].split(" (")[0]] += 1
-    table = Table(title="Validated instances", show_lines=False)
-    for col, style in (("skill", "bold"), ("built", ""), ("valid", "green"), ("dropped", "yellow"), ("errors", "red"),
-                       ("why dropped", "dim")):
-        table.add_column(col, style=style, justify="right" if col in ("built", "valid", "dropped", "errors") else "left")
-    for skill in SKILLS:
-        c = rows[skill]
-        why = "; ".join(f"{reason} ({n})" for reason, n in reasons[skill].most_common(3))
-        built = sum(c.values()) - c["not built"]
-        table.add_row(skill, str(built), str(c["valid"]), str(c["invalid"] + c["not built"]), str(c["error"]), why)
-    return table
+def _label(key) -> str:
+    return key.label if isinstance(key, Triage) else str(key)
 
 
-def triage_table(ws: Workspace) -> Table:
-    """Failures by triage class: PRs dropped or waiting on an error, candidates invalid or in error.
-    Infrastructure classes (image build, install, sandbox) are never labels: their rows are retried."""
-    from skillforge.execution.triage import CLASSES, INFRA, class_of_reason
-
-    prs: Counter = Counter()
-    cands: Counter = Counter()
-    for r in ws.query("SELECT reason FROM prs WHERE reason != '' AND stage IN ('dropped', 'analyzed')"):
-        if cls := class_of_reason(r["reason"]):
-            prs[cls] += 1
-    for r in ws.query("SELECT reason FROM candidates WHERE status IN ('invalid', 'error')"):
-        if cls := class_of_reason(r["reason"]):
-            cands[cls] += 1
-    table = Table(title="Failures by triage class")
-    for col, justify in (("class", "left"), ("kind", "left"), ("PRs", "right"), ("candidates", "right")):
-        table.add_column(col, justify=justify, style="bold" if col == "class" else "")
-    for cls in CLASSES:
-        if prs[cls] or cands[cls]:
-            kind = "[red]infrastructure (retried)[/]" if cls in INFRA else "outcome (dropped)"
-            table.add_row(cls, kind, str(prs[cls]), str(cands[cls]))
-    return table
-
-
-def prs_table(ws: Workspace) -> Table:
+def prs_table(stats: WorkspaceStats) -> Table:
     table = Table(title="Pull requests")
     table.add_column("stage", style="bold")
     table.add_column("PRs", justify="right")
     table.add_column("reason", style="dim")
     for stage in ("mined", "analyzed", "executed", "built"):
-        n = len(ws.prs(stage=stage))
-        if n:
-            table.add_row(stage, str(n), "")
-    for reason, n in Counter(r["reason"].split(" (see")[0] for r in ws.prs(stage="dropped")).most_common():
-        table.add_row("dropped", str(n), reason)
+        if stats.pr_stages.get(stage):
+            table.add_row(stage, str(stats.pr_stages[stage]), "")
+    for triage, n in stats.dropped.most_common():
+        table.add_row("dropped", str(n), _label(triage))
     return table
+
+
+def instances_table(stats: WorkspaceStats) -> Table:
+    """Per skill: candidates built, validated, dropped (top reasons), infrastructure errors."""
+    table = Table(title="Validated instances", show_lines=False)
+    for col, style in (("skill", "bold"), ("built", ""), ("valid", "green"), ("dropped", "yellow"), ("errors", "red"),
+                       ("why dropped", "dim")):
+        table.add_column(col, style=style, justify="right" if col in ("built", "valid", "dropped", "errors") else "left")
+    for skill in SKILLS:
+        sk = stats.skills[skill]
+        why = {f"{_label(t)}": n for t, n in (sk.invalid + sk.errors).items()}
+        why.update({f"not built: {_label(t)}": n for t, n in sk.not_built.items()})
+        top = "; ".join(f"{r} ({n})" for r, n in sorted(why.items(), key=lambda kv: -kv[1])[:3])
+        table.add_row(skill, str(sk.built), str(sk.valid), str(sum(sk.invalid.values()) + sum(sk.not_built.values())),
+                      str(sum(sk.errors.values())), top)
+    return table
+
+
+def triage_table(stats: WorkspaceStats) -> Table:
+    """Failures by triage class: PRs dropped or waiting on an error, candidates invalid or in error.
+    Infrastructure classes are never labels: their rows are retried."""
+    table = Table(title="Failures by triage class")
+    for col, justify in (("class", "left"), ("kind", "left"), ("PRs", "right"), ("candidates", "right")):
+        table.add_column(col, justify=justify, style="bold" if col == "class" else "")
+    for triage, (prs, cands) in stats.triage_counts().items():
+        kind = "[red]infrastructure (retried)[/]" if triage.infrastructure else f"{triage.kind.value} (dropped)"
+        table.add_row(triage.value, kind, str(prs), str(cands))
+    return table
+
+
+def report_tables(stats: WorkspaceStats) -> list[Table]:
+    """``skillforge report``: pull requests by stage and drop class; skills with their yield."""
+    prs = Table(title=f"Pull requests ({stats.prs} mined, {stats.test_touching} touch tests)")
+    for col, justify in (("stage", "left"), ("PRs", "right"), ("touch tests", "right"), ("reason", "left")):
+        prs.add_column(col, justify=justify)
+    for stage in ("mined", "analyzed", "executed", "built"):
+        if stats.pr_stages.get(stage):
+            prs.add_row(stage, str(stats.pr_stages[stage]), "", "")
+    for triage, n in stats.dropped.most_common():
+        prs.add_row("dropped", str(n), str(stats.dropped_test_touching.get(triage, 0)), _label(triage))
+    skills = Table(title="Per skill, over the test-touching PRs")
+    for col in ("skill", "built", "PRs built", "valid", "PRs valid", "share", "why the rest (top 4)"):
+        skills.add_column(col, justify="left" if col in ("skill", "why the rest (top 4)") else "right")
+    for sk in stats.skills.values():
+        skills.add_row(sk.skill, str(sk.built), str(sk.prs_built), str(sk.valid), str(sk.prs_valid),
+                       f"{sk.share:.1%}", "; ".join(f"{r} ({n})" for r, n in sk.why_not().most_common(4)))
+    return [prs, skills]
+
+
+def render_validation(ws, summary) -> None:
+    """After ``validate`` / ``run``: PRs, instances and failures, then what the stages said."""
+    from skillforge.stats import workspace_stats
+
+    stats = workspace_stats(ws)
+    console.print(prs_table(stats))
+    console.print(instances_table(stats))
+    triage = triage_table(stats)
+    if triage.row_count:
+        console.print(triage)
+    facts = summary.facts
+    for repo, outcome in facts.environment_errors.items():
+        err_console.print(f"[red]environment for {repo} failed:[/] {outcome.render()}")
+    for repo, name in facts.inferred.items():
+        console.print(f"recipe of {repo}: inferred and recorded as environment {name}")
+    if facts.tests_observed:
+        console.print(f"flaky: {facts.flaky_tests} of {facts.tests_observed} tests in {facts.flaky_prs} PRs "
+                      f"(flake rate {facts.flake_rate:.2%} over the reruns)")
+    console.print(f"test runs: {summary.runs_executed} executed, {summary.runs_cached} from cache; "
+                  f"logs under {ws.logs_dir} (report.json per instance)")
+
+
+def swebench_tables(summary) -> tuple[Table, Table]:
+    """SWE-bench-format input: rows by outcome (invalid and errors by triage class), and agreement."""
+    outcome = Table(title=f"SWE-bench instances ({summary.rows})")
+    outcome.add_column("status", style="bold")
+    outcome.add_column("rows", justify="right")
+    outcome.add_column("why", style="dim")
+    outcome.add_row("[green]valid[/]", str(summary.valid), "")
+    for triage, n in summary.invalid.most_common():
+        outcome.add_row("[yellow]invalid[/]", str(n), _label(triage))
+    for triage, n in summary.errors.most_common():
+        outcome.add_row("[red]error[/]", str(n), triage.value if isinstance(triage, Triage) else str(triage))
+    agree = Table(title="Agreement with the given lists")
+    agree.add_column("list", style="bold")
+    agree.add_column("rows compared", justify="right")
+    agree.add_column("exact match", justify="right")
+    agree.add_column("rate", justify="right")
+    for name, n, m in (("FAIL_TO_PASS", summary.with_given, summary.f2p_match),
+                       ("PASS_TO_PASS", summary.with_given_p2p, summary.p2p_match)):
+        agree.add_row(name, str(n), str(m), f"{m / n:.0%}" if n else "-")
+    return outcome, agree

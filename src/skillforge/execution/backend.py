@@ -1,8 +1,12 @@
 """Docker execution for instances, shared by validation, evaluation and training.
 
 A ``Backend`` knows the environments (name -> repository, recipe, reference
-commit), builds their images on first use, reads source trees from local
-clones, and hands scorers a ``ScoreContext`` over one (cached) executor.
+commit), builds their images on first use, reads source trees through a
+repository lookup, and runs everything through one (cached) executor: the
+ephemeral sealed sandbox, or a warm container pool (``use_pool``).
+
+It knows nothing of workspaces or skills: a run store (``RunStore``, e.g. the
+workspace) remembers finished runs, and ``on_ready`` hears of every image built.
 """
 
 from __future__ import annotations
@@ -12,37 +16,60 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
+from skillforge.execution.cache import CachedExecutor, RunStore
+from skillforge.execution.spec import Executor, InfraError
+from skillforge.schema import EnvRecipe, repo_slug
 from skillforge.settings import Settings
-from skillforge.execution import Executor, InfraError
-from skillforge.gitio import RepoHandle
-from skillforge.schema import repo_slug
-from skillforge.skills import ScoreContext
-from skillforge.workspace import Workspace
-from skillforge.execution.cache import CachedExecutor
 
 ENVIRONMENTS_FILE = "environments.json"
 
 
+class SourceTrees(Protocol):
+    def archive(self, commit: str) -> bytes: ...
+
+
 @dataclass
 class Environment:
+    """What an environment name stands for: a repository, a recipe and the commit its image is built at."""
+
     name: str
     repo: str
-    recipe: dict
+    recipe: EnvRecipe
     reference_commit: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {"repo": self.repo, "recipe": self.recipe.model_dump(), "reference_commit": self.reference_commit}
 
-def environment_name(repo: str, recipe) -> str:
+    @classmethod
+    def from_json(cls, name: str, data: dict[str, Any]) -> "Environment":
+        return cls(name, data["repo"], EnvRecipe.model_validate(data["recipe"]), data["reference_commit"])
+
+
+def environment_name(repo: str, recipe: EnvRecipe) -> str:
     return f"{repo_slug(repo)}-{recipe.key()}"
 
 
+def write_environments(environments: list[Environment], path: Path) -> None:
+    """``environments.json`` beside an export: what each ``environment`` of its rows stands for."""
+    data = {e.name: e.to_json() for e in sorted(environments, key=lambda e: e.name)}
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_environments(path: Path) -> list[Environment]:
+    return [Environment.from_json(name, e) for name, e in json.loads(Path(path).read_text()).items()]
+
+
 class Backend:
-    def __init__(self, settings: Settings, repos: Callable[[str], RepoHandle], *, logs_dir: Path,
-                 ws: Workspace | None = None, client=None, executor_factory: Callable[..., Executor] | None = None):
+    def __init__(self, settings: Settings, repos: Callable[[str], SourceTrees], *, logs_dir: Path,
+                 run_store: RunStore | None = None, on_ready: Callable[[Environment, str], None] | None = None,
+                 client=None, executor_factory: Callable[["Backend"], Executor] | None = None):
         self.settings = settings
         self.repos = repos
         self.logs_dir = Path(logs_dir)
-        self.ws = ws
+        self.run_store = run_store
+        self.on_ready = on_ready
         self._client = client
         self._factory = executor_factory
         self.environments: dict[str, Environment] = {}
@@ -61,15 +88,19 @@ class Backend:
     def add(self, env: Environment) -> None:
         self.environments[env.name] = env
 
-    def define(self, repo: str, recipe, reference_commit: str) -> str:
+    def define(self, repo: str, recipe: EnvRecipe, reference_commit: str) -> str:
         name = environment_name(repo, recipe)
-        self.add(Environment(name, repo, recipe.model_dump(), reference_commit))
+        self.add(Environment(name, repo, recipe, reference_commit))
         return name
+
+    def load(self, path: Path) -> None:
+        """Environments listed beside an exported dataset (``environments.json``); the ones known already stay."""
+        for env in read_environments(path):
+            self.environments.setdefault(env.name, env)
 
     def ensure(self, name: str, progress: Callable[[str], None] | None = None):
         """The environment's image, built on first use (base image included)."""
         from skillforge.execution.images import ensure_env_image
-        from skillforge.environments.recipes import EnvRecipe
         from skillforge.execution.sandbox import EnvInfo
 
         with self._lock:
@@ -77,19 +108,34 @@ class Backend:
                 return self._infos[name]
         env = self.environments.get(name)
         if env is None:
-            raise InfraError(f"unknown environment {name!r}: not in this workspace or dataset", triage="environment")
-        recipe = EnvRecipe.model_validate(env.recipe)
+            raise InfraError(f"unknown environment {name!r}: not in this workspace or dataset", triage="image_build")
         log_path = self.logs_dir / "environments" / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        image = ensure_env_image(self.client, self.settings, env.repo, recipe,
+        image = ensure_env_image(self.client, self.settings, env.repo, env.recipe,
                                  lambda: self.repos(env.repo).archive(env.reference_commit),
                                  log_path=log_path, progress=progress)
-        info = EnvInfo(image=image, repo=env.repo, recipe=recipe)
+        info = EnvInfo(image=image, repo=env.repo, recipe=env.recipe)
         with self._lock:
             self._infos[name] = info
-        if self.ws is not None:
-            self.ws.set_environment(name, env.repo, env.recipe, image, "ready", reference_commit=env.reference_commit)
+        if self.on_ready is not None:
+            self.on_ready(env, image)
         return info
+
+    # -- the executor -----------------------------------------------------
+    def use_pool(self, size: int, **options: Any) -> None:
+        """Run everything through a warm container pool of ``size`` containers per
+        environment (``execution.pool.WarmPool``); call before the first run."""
+        from skillforge.execution.pool import pool_factory
+
+        with self._lock:
+            if self._executor is not None:
+                raise RuntimeError("use_pool must be called before the backend runs anything")
+            self._factory = pool_factory(size, **options)
+
+    @property
+    def started(self) -> bool:
+        """Whether the executor exists (something ran, or was asked to)."""
+        return self._executor is not None
 
     @property
     def executor(self) -> CachedExecutor:
@@ -102,19 +148,39 @@ class Backend:
 
                     inner = DockerExecutor(self.client, self.settings, self.ensure,
                                            lambda repo, commit: self.repos(repo).archive(commit), log_dir=self.logs_dir)
-                self._executor = CachedExecutor(inner, self.ws)
+                self._executor = CachedExecutor(inner, self.run_store)
             return self._executor
 
-    def context(self, environment: str, log_prefix: str, attempt: int = 0) -> ScoreContext:
-        ex = self.executor if attempt == 0 else self.executor.attempt(attempt)
-        return ScoreContext(ex, environment, log_prefix=log_prefix)
+    def executor_for(self, attempt: int = 0) -> CachedExecutor:
+        """The executor as seen by rerun ``attempt`` (each attempt really executes; see ``CachedExecutor``)."""
+        return self.executor if attempt == 0 else self.executor.attempt(attempt)
 
-    def load(self, path: Path) -> None:
-        """Environments listed beside an exported dataset (``environments.json``)."""
-        for name, e in json.loads(path.read_text()).items():
-            self.add(Environment(name, e["repo"], e["recipe"], e["reference_commit"]))
+    def metrics(self) -> dict[str, float]:
+        """What the executor reports about itself: cache hit rate, and a warm pool's utilisation and timings."""
+        if self._executor is None:
+            return {}
+        ex = self._executor
+        total = ex.hits + ex.misses
+        out = {"pool/cache_hit_rate": ex.hits / total if total else 0.0}
+        inner = ex.inner
+        for name in ("utilization", "stats"):
+            fn = getattr(inner, name, None)
+            if not callable(fn):
+                continue
+            try:
+                value = fn()
+            except Exception:  # noqa: BLE001 - a metric must never break a caller
+                continue
+            if isinstance(value, (int, float)):
+                out["pool/container_utilization"] = float(value)
+            elif isinstance(value, dict):
+                out.update({f"pool/{k}": float(v) for k, v in value.items() if isinstance(v, (int, float))})
+        return out
 
-
-def workspace_environments(ws: Workspace) -> list[Environment]:
-    return [Environment(r["name"], r["repo"], json.loads(r["recipe"]), r["reference_commit"])
-            for r in ws.query("SELECT * FROM environments")]
+    def close(self) -> None:
+        """Release what the executor holds (a warm pool's containers) now rather than at exit."""
+        with self._lock:
+            ex = self._executor
+        close = getattr(getattr(ex, "inner", None), "close", None)
+        if callable(close):
+            close()

@@ -1,5 +1,5 @@
 """An executor that remembers: identical runs (same environment, commit,
-patches, test selection or script, attempt) are answered from the workspace.
+patches, test selection or script, attempt) are answered from memory or a run store (the workspace).
 
 Validation reruns every run ``reruns`` times to catch flaky tests; each attempt
 has its own key, so reruns really execute while a repeated request for the
@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Protocol
 
 from skillforge.execution import Executor, RunResult, RunSpec
-from skillforge.workspace import Workspace
+
+class RunStore(Protocol):
+    """Where finished runs are remembered across processes (the workspace is one)."""
+
+    def cached_run(self, key: str) -> dict | None: ...
+
+    def store_run(self, key: str, result: dict) -> None: ...
+
 
 CACHEABLE = ("ok", "apply_failed", "collection_error")
 MEMORY_ENTRIES = 2048
 
 
 class CachedExecutor:
-    def __init__(self, inner: Executor, ws: Workspace | None = None, attempt: int = 0):
+    def __init__(self, inner: Executor, store: RunStore | None = None, attempt: int = 0):
         self.inner = inner
-        self.ws = ws
+        self.store = store
         self.attempt_index = attempt
         self._memory: OrderedDict[str, dict] = OrderedDict()  # bounded: long training runs see many answers
         self._lock = threading.Lock()
@@ -36,7 +44,7 @@ class CachedExecutor:
         return self.stats["misses"]
 
     def attempt(self, index: int) -> "CachedExecutor":
-        view = CachedExecutor(self.inner, self.ws, index)
+        view = CachedExecutor(self.inner, self.store, index)
         view._memory, view._lock, view.stats = self._memory, self._lock, self.stats
         return view
 
@@ -47,8 +55,8 @@ class CachedExecutor:
         key = self._key(environment, spec)
         with self._lock:
             cached = self._memory.get(key)
-        if cached is None and self.ws is not None:
-            cached = self.ws.cached_run(key)
+        if cached is None and self.store is not None:
+            cached = self.store.cached_run(key)
         if cached is not None:
             with self._lock:
                 self.stats["hits"] += 1
@@ -64,6 +72,6 @@ class CachedExecutor:
                 self._memory[key] = data
                 while len(self._memory) > MEMORY_ENTRIES:
                     self._memory.popitem(last=False)
-            if self.ws is not None:
-                self.ws.store_run(key, data)
+            if self.store is not None:
+                self.store.store_run(key, data)
         return result

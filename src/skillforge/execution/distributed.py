@@ -34,8 +34,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from skillforge.settings import Settings
-from skillforge.workspace import Workspace
 
 INSTALL_HINT = "pip install 'skillforge[distributed]'  (or: pip install 'ray>=2.9')"
 
@@ -105,7 +106,7 @@ def _worker_backend(settings: Settings, server) -> tuple[Any, Path]:
             for old in [k for k in _WORKER if k[0] == key[0]]:
                 shutil.rmtree(_WORKER.pop(old)[1], ignore_errors=True)
             root = Path(tempfile.mkdtemp(prefix="skillforge-ray-logs-"))
-            backend = Backend(settings, lambda repo: _RemoteRepo(server, repo), logs_dir=root, ws=None)
+            backend = Backend(settings, lambda repo: _RemoteRepo(server, repo), logs_dir=root)
             _WORKER[key] = (backend, root)
         return _WORKER[key]
 
@@ -129,6 +130,8 @@ def _rewrite(obj: Any, old: str, new: str) -> Any:
         return tuple(_rewrite(v, old, new) for v in obj)
     if isinstance(obj, dict):
         return {k: _rewrite(v, old, new) for k, v in obj.items()}
+    if isinstance(obj, BaseModel):
+        return obj.model_copy(update={name: _rewrite(getattr(obj, name), old, new) for name in type(obj).model_fields})
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return dataclasses.replace(obj, **{f.name: _rewrite(getattr(obj, f.name), old, new)
                                            for f in dataclasses.fields(obj) if f.init})
@@ -143,7 +146,7 @@ def run_task(fn: Callable, job: Any, environments: dict[str, dict], settings: Se
     backend, root = _worker_backend(settings, server)
     for name, env in environments.items():
         if name not in backend.environments:
-            backend.add(Environment(**env))
+            backend.add(Environment.from_json(name, env))
     ex = backend.executor
     misses, hits = ex.misses, ex.hits
     try:
@@ -159,12 +162,12 @@ def run_task(fn: Callable, job: Any, environments: dict[str, dict], settings: Se
 
 class RayRunner:
     """Runs work units as Ray tasks and yields their outcomes as they finish
-    (the same interface as ``pipeline.LocalRunner``)."""
+    (the same interface as ``runner.LocalRunner``)."""
 
     name = "ray"
 
-    def __init__(self, ws: Workspace, settings: Settings, *, address: str | None = None, workers: int = 0,
-                 max_retries: int = 2):
+    def __init__(self, repo_locations: dict[str, str], settings: Settings, *, logs_dir: str | Path,
+                 address: str | None = None, workers: int = 0, max_retries: int = 2):
         ray = import_ray()
         self.ray = ray
         self._owns = False
@@ -178,9 +181,9 @@ class RayRunner:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self.settings = settings
-        self.logs_dir = Path(ws.logs_dir)
+        self.logs_dir = Path(logs_dir)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        locations = {repo: ws.repo_location(repo) for repo in ws.repos() if ws.repo_location(repo)}
+        locations = dict(repo_locations)
         here = ray.get_runtime_context().get_node_id()
         self.server = ray.remote(num_cpus=0, max_concurrency=8)(RepoServer).options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote(locations)
@@ -202,7 +205,7 @@ class RayRunner:
         if not jobs:
             return
         ray = self.ray
-        envs = ray.put({name: dataclasses.asdict(env) for name, env in (environments or {}).items()})
+        envs = ray.put({name: env.to_json() for name, env in (environments or {}).items()})
         todo = iter(jobs)
         pending: dict[Any, Any] = {}
         limit = self._in_flight()

@@ -41,7 +41,7 @@ import requests.exceptions
 
 from skillforge.settings import CA_MOUNT, DEBIAN_SUITES, Settings, redact
 from skillforge.execution import InfraError
-from skillforge.environments.recipes import EnvRecipe
+from skillforge.schema import EnvRecipe
 
 Progress = Callable[[str], None]
 
@@ -74,8 +74,8 @@ LABEL_OWNER = "skillforge.owner"
 """On run and setup containers: ``host:pid`` of the process that created them."""
 LABEL_PYTHON = "skillforge.python"
 LABEL_REPO = "skillforge.repo"
-LABEL_RECIPE = "skillforge.stages.recipe"
-LABEL_RECIPE_JSON = "skillforge.stages.recipe.json"
+LABEL_RECIPE = "skillforge.recipe"
+LABEL_RECIPE_JSON = "skillforge.recipe.json"
 
 _TAG_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 

@@ -65,7 +65,7 @@ import docker.errors
 import requests.exceptions
 from docker.utils.socket import STDOUT, frames_iter
 
-from skillforge.settings import Settings
+from skillforge.settings import Settings, parse_size
 from skillforge.execution import InfraError, RunResult, RunSpec
 from skillforge.execution.images import LABEL_KIND, PRODUCTS_TAR, TESTBED, remove_container
 from skillforge.execution.sandbox import (
@@ -82,13 +82,6 @@ KEEPER_USER = "65534:65534"  # nobody: runs the init and `sleep infinity`; the r
 GUARD_S = 30.0  # client-side slack over the in-container timeout
 TIMED_OUT = f"{PROTOCOL} timeout"  # the watchdog's line on the protocol stream
 _ENGINE_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException, OSError)
-
-
-def _size_bytes(text: str) -> int:
-    m = re.fullmatch(r"\s*(\d+)\s*([kmg]?)b?\s*", str(text).lower())
-    if not m:
-        return 20 << 20
-    return int(m.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30}[m.group(2)]
 
 
 def _process_start(pid: int | str) -> str:
@@ -280,7 +273,7 @@ class WarmPool(DockerExecutor):
         self.idle_timeout = idle_timeout  # an idle container is removed after this many seconds
         self.id = uuid.uuid4().hex[:12]
         self._owner = _owner()
-        self._log_max = _size_bytes(self.log_max_size)
+        self._log_max = parse_size(self.log_max_size, default=20 << 20)
         self._cond = threading.Condition()
         self._slots: dict[str, _Slots] = {}
         self._all: dict[str, _Warm] = {}  # container id -> container, busy or idle
@@ -496,7 +489,7 @@ class WarmPool(DockerExecutor):
         except docker.errors.ImageNotFound as exc:
             self._remove_quietly(container)
             raise InfraError(f"environment image {env.image} is missing (build it first): {exc}",
-                             triage="environment") from exc
+                             triage="image_build") from exc
         except _ENGINE_ERRORS as exc:
             self._remove_quietly(container)
             raise InfraError(f"Docker engine error starting a warm container of {environment}: {exc}",

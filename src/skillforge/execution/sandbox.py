@@ -59,7 +59,7 @@ from skillforge.execution.images import (
     owner, remove_container, wait_container,
 )
 from skillforge.execution.junit import parse_junit
-from skillforge.environments.recipes import EnvRecipe
+from skillforge.schema import EnvRecipe
 
 APPLY_FAILED = 90
 SETUP_FAILED = 91
@@ -397,7 +397,7 @@ class DockerExecutor:
     def environment(self, name: str) -> EnvInfo:
         env = self._environments(name) if callable(self._environments) else self._environments.get(name)
         if env is None:
-            raise InfraError(f"unknown environment {name!r}", triage="environment")
+            raise InfraError(f"unknown environment {name!r}", triage="image_build")
         return env
 
     def source(self, repo: str, commit: str) -> bytes:
@@ -531,7 +531,7 @@ class DockerExecutor:
                 oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
             except docker.errors.ImageNotFound as exc:
                 raise InfraError(f"environment image {env.image} is missing (build it first): {exc}",
-                                 triage="environment") from exc
+                                 triage="image_build") from exc
             except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
                 raise InfraError(f"Docker engine error during run {spec.label or spec.commit[:12]}: {exc}",
                                  triage="sandbox", log_path=str(log_path) if log_path else None) from exc

@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from skillforge.schema import Outcome, Triage
 
 RunStatus = Literal["ok", "apply_failed", "timeout", "collection_error", "infra_error"]
 TestOutcome = Literal["passed", "failed", "error", "skipped"]
@@ -70,10 +73,31 @@ class InfraError(RuntimeError):
     """The execution machinery failed (image build, engine, timeout of the engine).
     It is triaged and reported, and never turned into a score."""
 
-    def __init__(self, message: str, *, triage: str = "infra_error", log_path: str | None = None):
+    def __init__(self, message: str, *, triage: "Triage | str" = "sandbox", log_path: str | None = None):
         super().__init__(message)
-        self.triage = triage
+        self.triage = _infra_triage(triage)
         self.log_path = log_path
+
+    def outcome(self, message: str = "") -> "Outcome":
+        """This error as an ``Outcome`` (first line of the message unless one is given)."""
+        from skillforge.schema import Outcome
+
+        return Outcome.failed(self.triage, message or str(self).split("\n")[0], self.log_path)
+
+
+# what the machinery raises -> the triage class
+_INFRA_ALIASES = {"base_image": "image_build", "engine": "sandbox", "infra_error": "sandbox", "pool": "sandbox"}
+
+
+def _infra_triage(value: "Triage | str") -> "Triage":
+    from skillforge.schema import Triage
+
+    if isinstance(value, Triage):
+        return value
+    try:
+        return Triage(_INFRA_ALIASES.get(value, value))
+    except ValueError:
+        return Triage.SANDBOX
 
 
 class Executor(Protocol):

@@ -12,10 +12,11 @@ written to the per-instance ``report.json``.
 | ``test_failure`` | the tests ran and the outcome is not the required one | drop |
 | ``flaky`` | outcomes varied across reruns | drop |
 
-Infrastructure classes (``INFRA``) leave a candidate in status ``error`` (retried
-on the next run) and never become a label; the others are outcomes of the code
-under test and drop the PR or candidate with the class as the reason's prefix:
-``"<class>: <message> (see <log>)"``.
+The classes are members of ``skillforge.schema.Triage``. Infrastructure classes
+leave a PR or candidate in ``error`` (retried on the next run) and never become a
+label; the others are outcomes of the code under test and drop the PR or
+candidate. A triage is data (``Outcome``); a sentence is made of it only at the
+edges (``Outcome.render()``).
 
 Besides its class, a run may carry *containment notes*: which sandbox limit
 stopped the code under test (``pids limit``, ``memory limit``, ``disk limit``,
@@ -27,31 +28,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from skillforge.execution import InfraError, RunResult
+from skillforge.execution.spec import InfraError, RunResult
+from skillforge.schema import Outcome, Triage
 
-IMAGE_BUILD = "image_build"
-INSTALL = "install"
-SANDBOX = "sandbox"
-PATCH_APPLY = "patch_apply"
-COLLECTION_ERROR = "collection_error"
-TIMEOUT = "timeout"
-TEST_FAILURE = "test_failure"
-FLAKY = "flaky"
+IMAGE_BUILD = Triage.IMAGE_BUILD
+INSTALL = Triage.INSTALL
+SANDBOX = Triage.SANDBOX
+ENVIRONMENT = Triage.ENVIRONMENT
+PATCH_APPLY = Triage.PATCH_APPLY
+COLLECTION_ERROR = Triage.COLLECTION_ERROR
+TIMEOUT = Triage.TIMEOUT
+TEST_FAILURE = Triage.TEST_FAILURE
+NO_FAIL_TO_PASS = Triage.NO_FAIL_TO_PASS
+FLAKY = Triage.FLAKY
 
-CLASSES = (IMAGE_BUILD, INSTALL, SANDBOX, PATCH_APPLY, COLLECTION_ERROR, TIMEOUT, TEST_FAILURE, FLAKY)
-INFRA = frozenset({IMAGE_BUILD, INSTALL, SANDBOX})
+CLASSES = (IMAGE_BUILD, INSTALL, SANDBOX, ENVIRONMENT, PATCH_APPLY, COLLECTION_ERROR, TIMEOUT, TEST_FAILURE,
+           NO_FAIL_TO_PASS, FLAKY)
+"""The classes a run or an environment can get (``Triage`` has others for what fails before any run)."""
+INFRA = frozenset(t for t in Triage if t.infrastructure)
 
-# InfraError.triage values raised by images / sandbox / backend -> class
-_INFRA_MAP = {
-    "install": INSTALL,
-    "base_image": IMAGE_BUILD,
-    "environment": IMAGE_BUILD,
-    "image_build": IMAGE_BUILD,
-    "source": IMAGE_BUILD,
-    "engine": SANDBOX,
-    "sandbox": SANDBOX,
-    "infra_error": SANDBOX,
-}
 _STATUS_MAP = {"apply_failed": PATCH_APPLY, "collection_error": COLLECTION_ERROR, "timeout": TIMEOUT,
                "infra_error": SANDBOX}
 
@@ -66,10 +61,9 @@ _NOTES = (
 )
 
 
-def infra_class(error: InfraError | str) -> str:
-    """The class of an infrastructure error (``InfraError.triage`` or its value)."""
-    value = error if isinstance(error, str) else getattr(error, "triage", "") or ""
-    return _INFRA_MAP.get(value, value if value in CLASSES else SANDBOX)
+def infra_class(error: InfraError) -> Triage:
+    """The class of an infrastructure error."""
+    return error.triage
 
 
 def containment_notes(text: str) -> list[str]:
@@ -81,18 +75,20 @@ def containment_notes(text: str) -> list[str]:
 class RunTriage:
     """The triage of one run: ``cls`` is None when the run did what was asked."""
 
-    cls: str | None
+    cls: Triage | None
     message: str = ""
     notes: list[str] = field(default_factory=list)
     log: str | None = None
 
-    def reason(self, what: str = "") -> str:
-        """``"<class>: <what or message>[; notes] (see <log>)"``."""
-        text = what or self.message
+    def outcome(self, message: str = "", cls: Triage | None = None) -> Outcome:
+        """The failure as an ``Outcome`` (``message`` overrides the run's own), containment notes included."""
+        text = message or self.message
         if self.notes:
             text += f" [{', '.join(self.notes)}]"
-        where = f" (see {self.log})" if self.log else ""
-        return f"{self.cls}: {text}{where}" if self.cls else text + where
+        triage = cls or self.cls
+        if triage is None:
+            return Outcome.kept(text)
+        return Outcome.failed(triage, text, self.log, **({"notes": list(self.notes)} if self.notes else {}))
 
 
 def classify_run(result: RunResult, *, expect_pass: tuple[str, ...] | list[str] | None = None) -> RunTriage:
@@ -108,19 +104,8 @@ def classify_run(result: RunResult, *, expect_pass: tuple[str, ...] | list[str] 
             cls = TEST_FAILURE if failing else None
         else:
             cls = TEST_FAILURE if result.exit_code not in (0, None) else None
-    message = result.reason or {TEST_FAILURE: f"tests failed (exit {result.exit_code})"}.get(cls or "", "")
+    message = result.reason or {TEST_FAILURE: f"tests failed (exit {result.exit_code})"}.get(cls, "")
     if cls == TIMEOUT and "test session starts" in result.output and not re.search(r"\bcollected \d+ item",
                                                                                    result.output):
         message += "; still collecting tests (an import that hangs?)"
     return RunTriage(cls, message, notes, result.log_path)
-
-
-def class_of_reason(reason: str) -> str | None:
-    """The class a stored reason starts with (``"timeout: ..."`` -> ``"timeout"``), if any."""
-    head = (reason or "").split(":", 1)[0].strip()
-    return head if head in CLASSES else None
-
-
-def is_infra(reason_or_class: str) -> bool:
-    cls = class_of_reason(reason_or_class) or reason_or_class
-    return cls in INFRA

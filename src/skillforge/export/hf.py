@@ -10,10 +10,8 @@ works locally and on the Hub.
 from __future__ import annotations
 
 import json
-import re
 import types
 import typing
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +20,10 @@ from pydantic import BaseModel
 
 from skillforge.schema import SKILLS
 from skillforge.skills import REGISTRY
-from skillforge.execution.backend import ENVIRONMENTS_FILE, workspace_environments
+from skillforge.environments import workspace_environments
+from skillforge.execution.backend import ENVIRONMENTS_FILE
+from skillforge.execution.backend import write_environments as write_environment_file
+from skillforge.stats import workspace_stats
 from skillforge.resources import resource
 from skillforge.workspace import Workspace
 
@@ -56,40 +57,15 @@ class ExportSummary:
     files: list[Path] = field(default_factory=list)
 
 
-def _public(reason: str) -> str:
-    """A reason as the dataset card shows it: without local log paths."""
-    return re.sub(r"\s*\(see [^)]*\)", "", reason or "").strip()
-
-
 def collect_stats(ws: Workspace) -> dict[str, Any]:
-    per_skill_repo: dict[str, Counter] = defaultdict(Counter)
-    dropped_candidates: dict[str, Counter] = defaultdict(Counter)
-    for row in ws.candidates():
-        repo = json.loads(row["data"])["repo"]
-        if row["status"] == "valid":
-            per_skill_repo[row["skill"]][repo] += 1
-        else:
-            dropped_candidates[row["skill"]][_public(row["reason"]) or row["status"]] += 1
-    for row in ws.not_built():
-        dropped_candidates[row["skill"]][f"not built: {_public(row['reason'])}"] += 1
-    pr_dropped = Counter(_public(r["reason"]) for r in ws.prs(stage="dropped"))
-    total_prs = len(ws.prs())
-    return {
-        "skills": {s: {"total": sum(per_skill_repo[s].values()), "repos": dict(per_skill_repo[s]),
-                       "dropped": dict(dropped_candidates[s])} for s in SKILLS},
-        "repos": sorted({r for c in per_skill_repo.values() for r in c}),
-        "prs_total": total_prs,
-        "prs_dropped": dict(pr_dropped.most_common()),
-        "prs_kept": total_prs - sum(pr_dropped.values()),
-    }
+    """The card's statistics (``stats.WorkspaceStats.card``)."""
+    return workspace_stats(ws).card()
 
 
 def write_environments(ws: Workspace, path: Path) -> None:
     """What each instance's ``environment`` stands for (repository, recipe, reference commit), so the
     dataset can be evaluated elsewhere: the image is rebuilt from it when missing."""
-    data = {e.name: {"repo": e.repo, "recipe": e.recipe, "reference_commit": e.reference_commit}
-            for e in workspace_environments(ws)}
-    path.write_text(json.dumps(data, indent=2, sort_keys=True))
+    write_environment_file(workspace_environments(ws), path)
 
 
 def export_hf(ws: Workspace, out: str | Path, *, split: str = "train", template: Path | None = None,
@@ -104,7 +80,7 @@ def export_hf(ws: Workspace, out: str | Path, *, split: str = "train", template:
     configs = []
     for skill in SKILLS:
         model = REGISTRY[skill].instance_model
-        rows = [model.model_validate_json(r["data"]).model_dump(mode="json") for r in ws.candidates(status="valid", skill=skill)]
+        rows = [r.instance.model_dump(mode="json") for r in ws.candidates(status="valid", skill=skill)]
         for stale in (out / skill).glob(f"{split}-*.parquet"):  # a re-export replaces, never mixes
             stale.unlink()
         if not rows:

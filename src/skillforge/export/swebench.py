@@ -38,7 +38,8 @@ from typing import Any
 
 from skillforge.schema import PullRecord, repo_slug
 from skillforge.skills.editing import EditingInstance
-from skillforge.execution.backend import ENVIRONMENTS_FILE, workspace_environments
+from skillforge.environments import workspace_environments
+from skillforge.execution.backend import ENVIRONMENTS_FILE
 from skillforge.workspace import Workspace
 from skillforge.export.hf import ExportSummary, write_environments
 
@@ -77,7 +78,7 @@ def swebench_rows(ws: Workspace, *, json_test_lists: bool = False) -> list[dict[
     references = {e.name: e.reference_commit for e in workspace_environments(ws)}
     rows = []
     for r in ws.candidates(status="valid", skill="editing"):
-        inst = EditingInstance.model_validate_json(r["data"])
+        inst = r.instance
         try:
             pr = ws.get_pr(inst.pr_id)
         except KeyError:

@@ -53,7 +53,7 @@ def verl_rows(ws: Workspace, *, split: str = "train") -> list[dict[str, Any]]:
     for skill_name in SKILLS:
         skill = REGISTRY[skill_name]
         for r in ws.candidates(status="valid", skill=skill_name):
-            inst = skill.instance_model.model_validate_json(r["data"])
+            inst = r.instance
             rows.append({
                 "data_source": f"{DATA_SOURCE_PREFIX}{skill_name}",
                 "prompt": [{"role": "user", "content": skill.prompt(inst)}],

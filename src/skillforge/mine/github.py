@@ -40,14 +40,14 @@ from typing import Any, Literal
 
 from rich.console import Console
 
-from skillforge.settings import redact
+from skillforge.gitio import CommitRecord, GitCache, RepoError, redact
 from skillforge.schema import Issue, PullRecord, ReviewComment, pr_instance_id
 from skillforge.workspace import Workspace
-from skillforge.mine.gitcache import CommitInfo, GitCache
 from skillforge.mine.github_api import DEFAULT_API_URL, ApiError, GithubApi, RequestStats, RetryPolicy
 from skillforge.mine.http_cache import HttpCache
-from skillforge.mine.local import MineError, diffs_for
+from skillforge.mine.local import MineError
 from skillforge.mine.refs import closing_references, recognise_pr
+from skillforge.mine.since import parse_since
 from skillforge.mine.tokens import resolve_tokens
 
 log = logging.getLogger(__name__)
@@ -61,17 +61,6 @@ PERMISSIVE_LICENSES: frozenset[str] = frozenset({
     "MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0", "ISC", "PSF-2.0", "Python-2.0", "MPL-2.0",
     "Unlicense", "0BSD", "Zlib",
 })
-
-SEEN_SCHEMA = """
-CREATE TABLE IF NOT EXISTS github_seen (
-    repo TEXT NOT NULL,
-    number INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (repo, number)
-);
-"""
 
 _ISSUE_FIELDS = """
 fragment IssueFields on Issue {
@@ -296,7 +285,7 @@ class _Plan:
     base: str = ""
     head: str | None = None
     parent: str = ""
-    info: CommitInfo | None = None
+    info: CommitRecord | None = None
     reason: str = ""
 
 
@@ -320,15 +309,13 @@ class _RepoMiner:
     def drop(self, number: int, reason: str, detail: str = "") -> None:
         self.rs.dropped[reason] += 1
         if reason not in _TRANSIENT:  # decided for good: never requested or examined again
-            self.ws.execute("INSERT OR REPLACE INTO github_seen(repo, number, status, reason, updated_at) "
-                            "VALUES(?,?,?,?,?)", (self.name, number, "dropped", detail or reason, time.time()))
+            self.ws.mark_github_seen(self.name, number, "dropped", detail or reason)
             self.seen.add(number)
         self.emit("dropped", number=number, reason=reason)
 
     def keep(self, record: PullRecord) -> None:
         new = self.ws.add_pr(record)
-        self.ws.execute("INSERT OR REPLACE INTO github_seen(repo, number, status, reason, updated_at) VALUES(?,?,?,?,?)",
-                        (self.name, record.number, "stored", "", time.time()))
+        self.ws.mark_github_seen(self.name, record.number, "stored")
         self.seen.add(record.number)
         if record.merged_at and (self.newest is None or _dt(record.merged_at) > _dt(self.newest[0])):
             self.newest = (record.merged_at, record.number)
@@ -357,8 +344,8 @@ class _RepoMiner:
         else:
             url = info.get("clone_url") or f"https://github.com/{self.name}.git"
         self.emit("repo", status="syncing clone")
-        self.repo = self.git.sync(self.name, url, info.get("default_branch"))
-        self.seen = {r["number"] for r in self.ws.query("SELECT number FROM github_seen WHERE repo=?", (self.name,))}
+        self.git.sync(self.name, url, info.get("default_branch"))
+        self.seen = {number for _, number in self.ws.github_seen(self.name)}
 
         gh = dict(self.ws.repo_state(self.name).get("github") or {})
         gh.update({"default_branch": info.get("default_branch"), "license": spdx})
@@ -537,7 +524,7 @@ class _RepoMiner:
         ok = [p for p in plans if not p.reason]
         issues = self.linked_issues(ok)
         # base..merge is the merge commit's first-parent diff except for multi-commit rebase merges
-        patches = diffs_for(self.repo, [p.merge for p in ok if p.base == p.parent])
+        patches = self.git.patches(self.name, [p.merge for p in ok if p.base == p.parent])
         out: list[tuple[_Plan, PullRecord | None]] = []
         for p in plans:
             if p.reason:
@@ -708,13 +695,6 @@ def _halve_page(variables: dict) -> dict:
     return {**variables, "first": max(10, int(variables.get("first", 50)) // 2)}
 
 
-def _ensure_tables(ws: Workspace) -> None:
-    with ws.transaction() as db:
-        for statement in SEEN_SCHEMA.strip().split(";"):
-            if statement.strip():
-                db.execute(statement)
-
-
 # -- entry point -------------------------------------------------------------------
 def mine_github(
     ws: Workspace,
@@ -725,7 +705,7 @@ def mine_github(
     tokens: list[str] | None = None,
     repos_dir: Path,
     limit: int | None = None,
-    since: datetime | Literal["last"] | None = None,
+    since: datetime | Literal["last"] | str | None = None,
     filters: MineFilters | None = None,
     progress: Callable[[str, dict], None] | None = None,
     max_repos: int | None = None,
@@ -739,8 +719,9 @@ def mine_github(
     ``tokens`` default to :func:`resolve_tokens` (``GITHUB_TOKEN``/``GH_TOKEN``, or
     the gh CLI's config); several rotate. ``limit`` caps new records per
     repository. ``since`` is a datetime (PRs merged since), ``"last"`` (what is
-    new since the last completed run) or None (the whole history; PRs already
-    decided are skipped without requests). ``clone_url_template`` (``{owner}``,
+    new since the last completed run), text :func:`~skillforge.mine.since.parse_since`
+    reads, or None (the whole history; PRs already decided are skipped without
+    requests). ``clone_url_template`` (``{owner}``,
     ``{name}``, ``{repo}``, ``{slug}``) overrides the clone URL GitHub reports.
 
     Raises :class:`MineError` (with ``.summary``) after trying every repository
@@ -748,6 +729,8 @@ def mine_github(
     """
     if not repos and not search:
         raise MineError("nothing to mine: name owner/name repositories or give a search")
+    if isinstance(since, str) and since != "last":
+        since = parse_since(since)
     filters = filters or MineFilters()
     limits = limits or GraphQLLimits()
     tokens = resolve_tokens(api_url) if tokens is None else [t for t in tokens if t]
@@ -755,7 +738,6 @@ def mine_github(
         raise MineError("no GitHub token: the GraphQL API the miner relies on needs one. Set GITHUB_TOKEN or "
                         "GH_TOKEN (several, comma-separated, take turns) or log in with `gh auth login`")
     secrets = list(tokens)
-    _ensure_tables(ws)
     api = GithubApi(api_url, tokens, cache=HttpCache(ws.root / "http-cache"), policy=retry, progress=progress,
                     console=console)
     git_cache = GitCache(repos_dir)
@@ -778,7 +760,7 @@ def mine_github(
                                limits=limits, progress=progress, clone_url_template=clone_url_template)
             try:
                 miner.run()
-            except MineError as e:
+            except (MineError, RepoError) as e:  # RepoError: a git command on the clone failed
                 rs.error = redact(str(e), secrets)
                 log.error("%s", rs.error)
                 if progress:

@@ -16,15 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import git
-
+from skillforge import gitio
 from skillforge.schema import Issue, PullRecord, pr_instance_id
 from skillforge.workspace import Workspace
 from skillforge.mine.refs import PRCommit, closing_references, recognise_pr
+from skillforge.mine.since import parse_since
 
-_SEP = "\x00\x01SFCOMMIT\x01"
-_SEP_FMT = "%x00%x01SFCOMMIT%x01"  # how git's --format writes _SEP
-_FIELDS = "%H%x00%P%x00%aI%x00%cI%x00%an%x00%B"
 _GITHUB_URL = re.compile(r"github\.com[:/](?P<owner>[\w.-]+)/(?P<name>[\w.-]+?)(?:\.git)?/?$")
 
 
@@ -53,13 +50,9 @@ class _Commit:
     pr: PRCommit
 
 
-def repo_name_for(repo: git.Repo, path: Path) -> str:
+def repo_name_for(path: Path) -> str:
     """``owner/name`` from the origin remote when it is a GitHub URL, else ``local/<dir>``."""
-    try:
-        url = repo.remotes.origin.url
-    except (AttributeError, ValueError):
-        url = ""
-    m = _GITHUB_URL.search(url or "")
+    m = _GITHUB_URL.search(gitio.remote_url(path) or "")
     if m:
         return f"{m['owner']}/{m['name']}"
     return f"local/{path.resolve().name}"
@@ -96,41 +89,15 @@ def _parse_date(value: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
-def iter_pr_commits(repo: git.Repo, ref: str = "HEAD", since: datetime | None = None,
+def iter_pr_commits(path: str | Path, ref: str = "HEAD", since: datetime | None = None,
                     stop_at: str | None = None) -> Iterator[_Commit]:
     """First-parent history of ``ref``, newest first, keeping commits that merged a PR."""
-    args = ["--first-parent", f"--format={_SEP_FMT}{_FIELDS}", ref]
-    if since:
-        args.insert(0, f"--since={since.isoformat()}")
-    out = repo.git.log(*args)
-    for chunk in out.split(_SEP):
-        if not chunk.strip():
-            continue
-        sha, parents, adate, cdate, author, message = chunk.split("\x00", 5)
-        if stop_at and sha == stop_at:
+    for c in gitio.history(path, ref, since=since):
+        if stop_at and c.sha == stop_at:
             return
-        parent_list = parents.split()
-        pr = recognise_pr(message, len(parent_list))
+        pr = recognise_pr(c.message, len(c.parents))
         if pr is not None:
-            yield _Commit(sha, parent_list, adate, cdate, author, message.strip(), pr)
-
-
-def diffs_for(repo: git.Repo, shas: list[str], batch: int = 256) -> dict[str, str]:
-    """First-parent patches of many commits with one ``git show`` per batch."""
-    patches: dict[str, str] = {}
-    for i in range(0, len(shas), batch):
-        chunk = shas[i:i + batch]
-        out = repo.git.show(
-            "--diff-merges=first-parent", "-M", "--no-color", "--no-ext-diff", "--format=" + _SEP_FMT + "%H",
-            *chunk, strip_newline_in_stdout=False,
-        )
-        for part in out.split(_SEP):
-            if not part:
-                continue
-            sha, _, patch = part.partition("\n")
-            patch = patch.lstrip("\n")
-            patches[sha.strip()] = patch
-    return patches
+            yield _Commit(c.sha, c.parents, c.author_date, c.commit_date, c.author, c.message, pr)
 
 
 def mine_local(
@@ -139,7 +106,7 @@ def mine_local(
     *,
     repo_name: str | None = None,
     limit: int | None = None,
-    since: datetime | None = None,
+    since: datetime | str | None = None,
     issues_file: str | Path | None = None,
     ref: str = "HEAD",
     on_record: Callable[[PullRecord, bool], None] | None = None,
@@ -147,28 +114,33 @@ def mine_local(
     """Store every merged PR of the repository at ``path`` in the workspace.
 
     Records already in the workspace are left alone, so mining twice makes no
-    duplicates; ``limit`` counts new records, newest first.
+    duplicates; ``limit`` counts new records, newest first. ``since`` is a
+    datetime (a naive one is UTC) or text :func:`~skillforge.mine.since.parse_since`
+    reads; ``'last'`` is for GitHub sources and a ``ValueError`` here.
     """
     path = Path(path)
+    since = _local_since(since)
     try:
-        repo = git.Repo(path)
-    except (git.NoSuchPathError, git.InvalidGitRepositoryError) as e:
-        raise MineError(f"{path} is not a git repository") from e
-    name = repo_name or repo_name_for(repo, path)
+        gitio.open_repo(path).close()
+    except gitio.RepoError as e:
+        raise MineError(str(e)) from e
+    name = repo_name or repo_name_for(path)
     issues = load_issues(Path(issues_file) if issues_file else default_issues_file(path), name)
     summary = MineSummary(repo=name)
 
     pending: list[_Commit] = []
-    for commit in iter_pr_commits(repo, ref, since=since):
-        summary.prs_found += 1
-        if ws.has_pr(pr_instance_id(name, commit.pr.number)):
-            summary.prs_existing += 1
-            continue
-        pending.append(commit)
-        if limit is not None and len(pending) >= limit:
-            break
-
-    patches = diffs_for(repo, [c.sha for c in pending])
+    try:
+        for commit in iter_pr_commits(path, ref, since=since):
+            summary.prs_found += 1
+            if ws.has_pr(pr_instance_id(name, commit.pr.number)):
+                summary.prs_existing += 1
+                continue
+            pending.append(commit)
+            if limit is not None and len(pending) >= limit:
+                break
+        patches = gitio.first_parent_patches(path, [c.sha for c in pending])
+    except gitio.GitError as e:
+        raise MineError(f"{path}: {e}") from e
     for commit in pending:
         pr = commit.pr
         text = f"{pr.title}\n{pr.body}"
@@ -191,7 +163,15 @@ def mine_local(
         if on_record:
             on_record(record, new)
     state = ws.repo_state(name)
-    head = repo.commit(ref).hexsha
+    head = gitio.resolve_commit(path, ref)
     state.update({"last_commit": head, "last_mined_at": datetime.now(timezone.utc).isoformat()})
     ws.set_repo_state(name, state, location=str(path.resolve()))
     return summary
+
+
+def _local_since(since: datetime | str | None) -> datetime | None:
+    if isinstance(since, str):
+        since = parse_since(since)
+    if since == "last":
+        raise ValueError("--since last is for GitHub sources; use a date for local histories")
+    return since

@@ -3,7 +3,9 @@
 GitHub writes merge commits as ``Merge pull request #N from user/branch`` with
 the PR title as the next paragraph, and squash merges as ``Title (#N)``.
 Closing references follow GitHub's keywords (``fixes #1``, ``closes owner/repo#2``,
-``resolves https://github.com/owner/repo/issues/3``).
+``resolves https://github.com/owner/repo/issues/3``). :data:`CLOSING_RE` is the
+one closing-keyword pattern of the project (the sample generator and the editing
+skill use it too), so this module imports nothing but the standard library.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from dataclasses import dataclass
 MERGE_RE = re.compile(r"^Merge pull request #(?P<number>\d+) from (?P<head>\S+)")
 SQUASH_RE = re.compile(r"^(?P<title>.*\S)\s+\(#(?P<number>\d+)\)\s*$")
 
-_KEYWORDS = r"(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)"
+#: GitHub's closing keywords (close, closes, closed, fix, fixes, fixed, resolve, resolves, resolved).
+CLOSING_KEYWORDS = r"(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)"
+#: A closing reference: ``fixes #1``, ``Closes: owner/repo#2``, ``resolves https://host/owner/repo/issues/3``
+#: (groups ``number`` with optional ``owner``/``name``, or ``unumber`` with ``uowner``/``uname``).
 CLOSING_RE = re.compile(
-    rf"\b{_KEYWORDS}\s*:?\s+(?:(?P<owner>[\w.-]+)/(?P<name>[\w.-]+))?#(?P<number>\d+)\b"
-    rf"|\b{_KEYWORDS}\s*:?\s+https?://[^/\s]+/(?P<uowner>[\w.-]+)/(?P<uname>[\w.-]+)/issues/(?P<unumber>\d+)",
+    rf"\b{CLOSING_KEYWORDS}\s*:?\s+(?:(?P<owner>[\w.-]+)/(?P<name>[\w.-]+))?#(?P<number>\d+)\b"
+    rf"|\b{CLOSING_KEYWORDS}\s*:?\s+https?://[^/\s]+/(?P<uowner>[\w.-]+)/(?P<uname>[\w.-]+)/issues/(?P<unumber>\d+)",
     re.IGNORECASE,
 )
 
@@ -69,3 +74,8 @@ def closing_references(text: str) -> list[IssueRef]:
             ref = IssueRef(f"{m['uowner']}/{m['uname']}", int(m["unumber"]))
         seen.setdefault((ref.repo, ref.number), ref)
     return list(seen.values())
+
+
+def closing_issue_numbers(text: str) -> list[int]:
+    """Numbers of the same-repository issues ``text`` closes (``fixes #1``), in order, without duplicates."""
+    return [ref.number for ref in closing_references(text) if ref.repo is None]

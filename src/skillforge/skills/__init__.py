@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from skillforge.schema import SKILLS
-from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
+from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill, score_context
 from skillforge.skills.editing import Editing
 from skillforge.skills.localization import Localization
 from skillforge.skills.reproduction import Reproduction
@@ -21,4 +21,4 @@ def get_skill(name: str) -> Skill:
         raise ValueError(f"unknown skill {name!r}; choose from {', '.join(SKILLS)}") from None
 
 
-__all__ = ["REGISTRY", "get_skill", "BuildInput", "Dropped", "Score", "ScoreContext", "Skill"]
+__all__ = ["REGISTRY", "get_skill", "BuildInput", "Dropped", "Score", "ScoreContext", "Skill", "score_context"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from skillforge.execution import Executor, InfraError, RunResult, RunSpec
-from skillforge.schema import Analysis, Difficulty, Instance, PRFacts, PullRecord
+from skillforge.schema import Analysis, Difficulty, Dropped, Instance, PRFacts, PullRecord
 
 
 @dataclass
@@ -44,12 +44,13 @@ class ScoreContext:
         return self.executor.run(self.environment, spec, log_name=name)
 
 
-class Dropped(Exception):
-    """A candidate that cannot be made (or kept), with the reason shown in summaries."""
+def score_context(backend, environment: str, log_prefix: str, attempt: int = 0) -> ScoreContext:
+    """A scorer's context on an execution backend (``execution.Backend``): rerun ``attempt``
+    really executes again (see ``execution.cache.CachedExecutor``)."""
+    return ScoreContext(backend.executor_for(attempt), environment, log_prefix=log_prefix)
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+
+__all__ = ["BuildInput", "Dropped", "Score", "ScoreContext", "Skill", "score_context"]
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Skill(ABC):
 
     @abstractmethod
     def build(self, src: BuildInput) -> list[Instance]:
-        """Zero or more candidates with their gold answers; raise Dropped(reason) for none."""
+        """Zero or more candidates with their gold answers; raise ``Dropped(triage, message)`` for none."""
 
     @abstractmethod
     def prompt(self, inst: Instance) -> str:

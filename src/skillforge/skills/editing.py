@@ -20,7 +20,7 @@ import re
 from pydantic import Field
 
 from skillforge.execution import RunSpec
-from skillforge.schema import Instance
+from skillforge.schema import Instance, Triage
 from skillforge.skills._tests import all_passed, check_infra, failing
 from skillforge.skills.answers import extract_patch
 from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
@@ -30,7 +30,7 @@ REDACTED = "[code removed: it contains the solution]"
 _FENCE_OPEN = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 _QUOTE = re.compile(r"^(?:[+>]\s?|-(?!-)\s?)")
 
-_CLOSING = re.compile(r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\s*:?\s+\S*#\d+\b", re.IGNORECASE)
+from skillforge.mine.refs import CLOSING_RE as _CLOSING  # noqa: E402 - the one closing-keyword pattern
 
 
 def _norm(line: str) -> str:
@@ -142,11 +142,11 @@ class Editing(Skill):
     def build(self, src: BuildInput) -> list[EditingInstance]:
         a, pr = src.analysis, src.pr
         if not a.code_patch.strip():
-            raise Dropped("no code change")
+            raise Dropped(Triage.NO_CODE_CHANGE)
         solution = solution_lines(a.code_patch)
         problem, _ = redact(pr.problem_statement, solution)
         if find_leaks(problem, solution):
-            raise Dropped("the issue text gives the solution away")
+            raise Dropped(Triage.SOLUTION_LEAK)
         description, _ = redact(_CLOSING.sub("", f"{pr.title}\n\n{pr.body}").strip(), solution)
         if find_leaks(description, solution):
             description = ""  # what is left still quotes the fix: leave the description out

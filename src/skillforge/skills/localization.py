@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from skillforge.schema import Instance
+from skillforge.schema import Instance, Triage
 from skillforge.skills.answers import extract_lines
 from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
 
@@ -67,7 +67,7 @@ class Localization(Skill):
     def build(self, src: BuildInput) -> list[LocalizationInstance]:
         a = src.analysis
         if not a.files:
-            raise Dropped("no code file changed")
+            raise Dropped(Triage.NO_CODE_CHANGE, "no code file changed")
         gold_entities = sorted(set(a.entities))
         answer = "\n".join(sorted(a.files) + gold_entities)
         code_files = source_files(src)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from skillforge.execution import RunSpec
-from skillforge.schema import Instance
+from skillforge.schema import Instance, Triage
 from skillforge.skills._tests import check_infra
 from skillforge.skills.answers import extract_code
 from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
@@ -62,7 +62,7 @@ class Reproduction(Skill):
                 problem_statement=src.pr.problem_statement, code_patch=src.analysis.code_patch,
                 source_test=test, **self.spine(src.pr, src.facts, src.analysis),
             )]
-        raise Dropped("no FAIL_TO_PASS test can be made standalone" + (f" ({reasons[0]})" if reasons else ""))
+        raise Dropped(Triage.NOT_STANDALONE, Triage.NOT_STANDALONE.label + (f" ({reasons[0]})" if reasons else ""))
 
     def prompt(self, inst: ReproductionInstance) -> str:
         return (

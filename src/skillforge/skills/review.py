@@ -34,7 +34,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from skillforge.execution import RunSpec
-from skillforge.schema import Instance
+from skillforge.schema import Instance, Triage
 from skillforge.skills._tests import check_infra, failing
 from skillforge.skills.answers import extract_judgment
 from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
@@ -196,7 +196,7 @@ class Review(Skill):
     def build(self, src: BuildInput) -> list[ReviewInstance]:
         a, pr, facts = src.analysis, src.pr, src.facts
         if not a.code_patch.strip() or not facts.FAIL_TO_PASS:
-            raise Dropped("no FAIL_TO_PASS test to decide a label")
+            raise Dropped(Triage.NO_FAIL_TO_PASS, "no FAIL_TO_PASS test to decide a label")
         comments = [f"{c.path}: {c.body}" for c in pr.review_comments]
         common = dict(problem_statement=pr.problem_statement, review_comments=comments, test_patch=a.test_patch,
                       test_files=facts.test_files, FAIL_TO_PASS=facts.FAIL_TO_PASS, PASS_TO_PASS=facts.PASS_TO_PASS,
@@ -223,9 +223,9 @@ class Review(Skill):
         if inst.label == "YES":
             result = self._run(inst, inst.candidate_patch, ctx, "review-candidate")
             if result.status == "apply_failed":
-                raise Dropped("candidate patch does not apply")
+                raise Dropped(Triage.PATCH_APPLY, "candidate patch does not apply")
             if failing(result, tests) or result.status != "ok":
-                raise Dropped("gold patch fails its tests")
+                raise Dropped(Triage.TEST_FAILURE, "gold patch fails its tests")
             return inst
         candidates = [ReviewCandidate(kind=inst.candidate_kind, description=inst.candidate_description,
                                       patch=inst.candidate_patch), *inst.fallbacks]
@@ -240,7 +240,7 @@ class Review(Skill):
                     "candidate_description": cand.description, "fallbacks": [],
                     "failed_tests": failed or [f"<{result.status}>"],
                 })
-        raise Dropped("no wrong candidate is provably wrong (each passes the PR's tests or does not apply)")
+        raise Dropped(Triage.NO_NEGATIVE, "no wrong candidate is provably wrong (each passes the PR's tests or does not apply)")
 
     def prompt(self, inst: ReviewInstance) -> str:
         context = ""

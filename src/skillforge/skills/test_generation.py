@@ -21,13 +21,14 @@ import posixpath
 
 from pydantic import BaseModel, Field
 
+from skillforge.analyze.split import DEFAULT_PYTHON_FILES
 from skillforge.execution import RunResult, RunSpec
-from skillforge.schema import Instance
+from skillforge.schema import Instance, Triage
 from skillforge.skills._tests import check_infra
 from skillforge.skills.answers import extract_code, extract_patch
 from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
 
-TEST_PATTERNS = ("test_*.py", "*_test.py", "conftest.py")
+TEST_PATTERNS = (*DEFAULT_PYTHON_FILES, "conftest.py")  # pytest's default test modules, and its conftests
 MUTANT_SEED = 0
 # Each mutant tried costs one container run at validation, and each kept one a run per reward (and per
 # validation rerun): two kept of at most four tried keeps the extra cost of validation bounded.
@@ -95,7 +96,7 @@ def answer_patch(inst: "TestGenerationInstance", answer: str) -> str:
 
 
 def entity_source(read, entity: str) -> str | None:
-    from skillforge.analyze.python import entities as find_entities
+    from skillforge.analyze.lang.python import entities as find_entities
 
     path, _, qual = entity.partition("::")
     data = read(path) if read else None
@@ -118,7 +119,7 @@ class TestGeneration(Skill):
 
         a, pr = src.analysis, src.pr
         if not a.test_patch.strip() or not src.facts.FAIL_TO_PASS:
-            raise Dropped("no FAIL_TO_PASS test")
+            raise Dropped(Triage.NO_FAIL_TO_PASS)
         targets = [e for e in a.entities if e not in set(a.removed_entities)]
         snippets = []
         for ent in targets:
@@ -126,7 +127,7 @@ class TestGeneration(Skill):
             if code:
                 snippets.append(f"# {ent}\n{code}")
         if not snippets:
-            raise Dropped("no target code to test (no function or class changed)")
+            raise Dropped(Triage.NO_TARGET, "no target code to test (no function or class changed)")
         mutants = [MutantSpec(file=m.file, entity=m.entity, operator=m.operator, line=m.line,
                               description=m.description, patch=m.patch)
                    for m in mutants_for(src.read_new, a, seed=MUTANT_SEED, max_per_entity=MAX_PER_ENTITY,

@@ -1,17 +1,18 @@
-"""The analysis stage: every mined PR gets its labels, or is dropped with a reason.
+"""The analysis stage: every mined PR gets its labels, or is dropped with a
+triaged outcome.
 
-Filters, in the order they are applied (the first that applies names the reason):
+Filters, in the order they are applied (the first that applies is the outcome):
 
-1. ``decontaminated (listed in FILE)`` -- the PR is on the decontamination list
-   (:class:`.hygiene.Decontamination`); PRs analyzed or validated by an earlier
-   run are dropped too, and their candidates marked invalid;
-2. ``repository unavailable: ...`` / ``analysis failed: ...``;
-3. ``binary-only change``, ``no code change``;
-4. ``trivial change`` -- every code file's change is whitespace, comments,
-   docstrings or a version bump, by syntax trees (:mod:`.trivial`);
-5. ``no test change``, ``no linked issue`` (with ``require_issue``), ``too large``;
-6. ``near-duplicate of <pr_id>`` -- the code patch is (nearly) the same as that
-   of a PR kept before it (:class:`.hygiene.NearDuplicates`).
+1. ``decontaminated`` -- the PR is on the decontamination list
+   (``analyze.hygiene.Decontamination``); PRs analyzed or validated by an
+   earlier run are dropped too, and their candidates marked invalid;
+2. ``repository_unavailable`` / ``analysis_error``;
+3. ``binary_only``, ``no_code_change``;
+4. ``trivial`` -- every code file's change is whitespace, comments, docstrings
+   or a version bump, by syntax trees (``analyze.trivial``);
+5. ``no_test_change``, ``no_issue`` (with ``require_issue``), ``too_large``;
+6. ``near_duplicate`` -- the code patch is (nearly) the same as that of a PR
+   kept before it (``analyze.hygiene.NearDuplicates``).
 
 Every file of a PR is parsed once; each commit's tree is listed once (the base
 of one PR is usually the merge of the one before: recent trees are kept).
@@ -19,68 +20,54 @@ of one PR is usually the merge of the one before: recent trees are kept).
 
 from __future__ import annotations
 
-import re
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from skillforge.gitio import RepoError
-from skillforge.schema import Analysis, PullRecord
-from skillforge.workspace import Workspace
+from skillforge.schema import Analysis, Outcome, PullRecord, Triage
+from skillforge.stages.config import AnalyzeConfig, resolve_path
+from skillforge.workspace import KEPT_STAGES, Workspace
 from skillforge.analyze.hygiene import Decontamination, NearDuplicates
 
-TRIVIAL = "trivial change"
-_SEE_LOG = re.compile(r" \(see [^()]*\)$")
+Progress = Callable[[str, str], None]  # (phase, message)
+
+
+def _noop(phase: str, message: str) -> None:
+    return None
+
 # the files load_test_config reads
 _CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "pyproject.toml", "tox.ini", "setup.cfg")
-NEAR_DUPLICATE = "near-duplicate of "
 
 
-@dataclass
-class Filters:
-    max_files: int = 20
-    max_code_lines: int = 1500
-    require_issue: bool = False
-    decontaminate: str | Path | None = None  # a decontamination list (see .hygiene)
-    drop_trivial: bool = True
-    near_duplicate_threshold: float | None = 0.85  # Jaccard similarity of code patches; None keeps duplicates
+Filters = AnalyzeConfig  # the stage's configuration (a run recipe's ``filters:``)
 
 
 @dataclass
 class AnalyzeSummary:
     analyzed: int = 0
-    dropped: Counter = field(default_factory=Counter)  # reason (near-duplicates grouped) -> PRs
+    dropped: Counter = field(default_factory=Counter)  # Triage -> PRs
     trivial: Counter = field(default_factory=Counter)  # whitespace | comments | docstrings | version bump -> PRs
     near_duplicates: dict[str, str] = field(default_factory=dict)  # dropped PR -> the PR it duplicates
     decontaminated: list[str] = field(default_factory=list)  # PRs excluded by the decontamination list
     decontamination_listed: int = 0  # entries in the list
 
 
-def reason_group(reason: str) -> str:
-    """A drop reason without its per-PR detail (what summaries count): the PR a
-    near-duplicate repeats, the error of a failed analysis, the log to open."""
-    if reason.startswith(NEAR_DUPLICATE):
-        return "near-duplicate"
-    for prefix in ("analysis failed", "repository unavailable"):
-        if reason.startswith(prefix):
-            return prefix
-    return _SEE_LOG.sub("", reason)
-
-
-def drop_reason(pr: PullRecord, a: Analysis, filters: Filters, trivial: str | None = None) -> str | None:
+def drop_reason(pr: PullRecord, a: Analysis, filters: AnalyzeConfig, trivial: str | None = None) -> Outcome | None:
+    """Why the filters drop a PR (None: kept)."""
     if a.changes and all(c.binary for c in a.changes):
-        return "binary-only change"
+        return Outcome.failed(Triage.BINARY_ONLY)
     if not a.files:
-        return "no code change"
+        return Outcome.failed(Triage.NO_CODE_CHANGE)
     if trivial is not None and filters.drop_trivial:
-        return TRIVIAL
+        return Outcome.failed(Triage.TRIVIAL, kind=trivial)
     if not a.test_files:
-        return "no test change"
+        return Outcome.failed(Triage.NO_TEST_CHANGE)
     if not pr.issues and filters.require_issue:
-        return "no linked issue"
+        return Outcome.failed(Triage.NO_ISSUE)
     if len(a.files) + len(a.test_files) > filters.max_files or a.code_lines > filters.max_code_lines:
-        return "too large"
+        return Outcome.failed(Triage.TOO_LARGE, files=len(a.files) + len(a.test_files), code_lines=a.code_lines)
     return None
 
 
@@ -154,81 +141,87 @@ def analyze_pr(ws: Workspace, pr: PullRecord) -> Analysis:
 
 def _drop_listed(ws: Workspace, decon: Decontamination, summary: AnalyzeSummary) -> None:
     """PRs an earlier run kept that the list names: dropped, and their candidates invalid."""
-    kept = [r for stage in ("analyzed", "executed", "built") for r in ws.prs(stage=stage)]
-    listed = {r["pr_id"] for r in kept if (r["repo"], r["number"]) in decon}
+    outcome = Outcome.failed(Triage.DECONTAMINATED, decon.reason)
+    listed = {r.pr_id for r in ws.prs(stage=KEPT_STAGES) if (r.repo, r.number) in decon}
     if not listed:
         return
     for cand in ws.candidates():
-        if cand["pr_id"] in listed and cand["status"] != "invalid":
-            ws.set_candidate_result(cand["instance_id"], "invalid", reason=decon.reason, gold_score=cand["gold_score"],
-                                    null_score=cand["null_score"], log_dir=cand["log_dir"])
+        if cand.pr_id in listed and cand.status != "invalid":
+            ws.set_candidate_result(cand.instance_id, "invalid", outcome=outcome, gold_score=cand.gold_score,
+                                    null_score=cand.null_score, log_dir=cand.log_dir)
     for pr_id in sorted(listed):
-        ws.set_pr_stage(pr_id, "dropped", reason=decon.reason)
+        ws.set_pr_stage(pr_id, "dropped", outcome=outcome)
         summary.decontaminated.append(pr_id)
-        summary.dropped[decon.reason] += 1
+        summary.dropped[Triage.DECONTAMINATED] += 1
 
 
 def _kept_index(ws: Workspace, threshold: float) -> NearDuplicates:
     """The fingerprints of the PRs earlier runs kept, so duplicates are caught across runs."""
     index = NearDuplicates(threshold)
-    kept = [r for stage in ("analyzed", "executed", "built") for r in ws.prs(stage=stage)]
-    for r in sorted(kept, key=lambda r: (r["repo"], r["number"])):
-        if r["analysis"]:
-            index.check_and_add(r["pr_id"], Analysis.model_validate_json(r["analysis"]).code_patch)
+    for r in ws.prs(stage=KEPT_STAGES):  # ordered by repository and number
+        if r.analysis is not None:
+            index.check_and_add(r.pr_id, r.analysis.code_patch)
     return index
 
 
-def run_analyze(ws: Workspace, *, filters: Filters | None = None,
-                on_progress: Callable[[str], None] | None = None) -> AnalyzeSummary:
-    """Analyze every PR still at stage ``mined``; each ends ``analyzed`` or ``dropped`` with its reason."""
-    filters = filters or Filters()
+def run(ws: Workspace, config: AnalyzeConfig | None = None, progress: Progress = _noop, *,
+        base: Path | None = None) -> AnalyzeSummary:
+    """Analyze every PR still at stage ``mined``; each ends ``analyzed`` or ``dropped`` with its
+    outcome. ``base``: the folder a relative ``decontaminate`` path is read from."""
+    config = config or AnalyzeConfig()
     summary = AnalyzeSummary()
-    decon = Decontamination.load(filters.decontaminate) if filters.decontaminate else None
+    listed = resolve_path(config.decontaminate, base)
+    decon = Decontamination.load(listed) if listed else None
     if decon is not None:
         summary.decontamination_listed = len(decon)
         _drop_listed(ws, decon, summary)
-    dups = _kept_index(ws, filters.near_duplicate_threshold) if filters.near_duplicate_threshold is not None else None
+    dups = _kept_index(ws, config.near_duplicate_threshold) if config.near_duplicate_threshold is not None else None
     analyzer = Analyzer(ws)
     try:
         for row in ws.prs(stage="mined"):
-            pr = PullRecord.model_validate_json(row["record"])
-            _analyze_one(ws, analyzer, pr, filters, decon, dups, summary)
-            if on_progress:
-                on_progress(pr.instance_id)
+            _analyze_one(ws, analyzer, row.record, config, decon, dups, summary)
+            progress("analyze", row.pr_id)
     finally:
         analyzer.close()
     return summary
 
 
-def _analyze_one(ws: Workspace, analyzer: Analyzer, pr: PullRecord, filters: Filters, decon: Decontamination | None,
-                 dups: NearDuplicates | None, summary: AnalyzeSummary) -> None:
+def run_analyze(ws: Workspace, *, filters: AnalyzeConfig | None = None,
+                on_progress: Callable[[str], None] | None = None) -> AnalyzeSummary:
+    """``run`` with a one-argument progress callback (the PR id)."""
+    return run(ws, filters, (lambda phase, pr: on_progress(pr)) if on_progress else _noop)
+
+
+def _analyze_one(ws: Workspace, analyzer: Analyzer, pr: PullRecord, config: AnalyzeConfig,
+                 decon: Decontamination | None, dups: NearDuplicates | None, summary: AnalyzeSummary) -> None:
     if decon is not None and (pr.repo, pr.number) in decon:
-        ws.set_pr_stage(pr.instance_id, "dropped", reason=decon.reason)
+        ws.set_pr_stage(pr.instance_id, "dropped", outcome=Outcome.failed(Triage.DECONTAMINATED, decon.reason))
         summary.decontaminated.append(pr.instance_id)
-        summary.dropped[decon.reason] += 1
+        summary.dropped[Triage.DECONTAMINATED] += 1
         return
     try:
         labels = analyzer.labels(pr)
     except RepoError as e:
-        ws.set_pr_stage(pr.instance_id, "dropped", reason=f"repository unavailable: {e}")
-        summary.dropped["repository unavailable"] += 1
+        ws.set_pr_stage(pr.instance_id, "dropped", outcome=Outcome.failed(Triage.UNAVAILABLE, str(e)))
+        summary.dropped[Triage.UNAVAILABLE] += 1
         return
     except Exception as e:  # a malformed patch must not stop the run
-        ws.set_pr_stage(pr.instance_id, "dropped", reason=f"analysis failed: {type(e).__name__}: {e}")
-        summary.dropped["analysis failed"] += 1
+        ws.set_pr_stage(pr.instance_id, "dropped",
+                        outcome=Outcome.failed(Triage.ANALYSIS_ERROR, f"{type(e).__name__}: {e}"))
+        summary.dropped[Triage.ANALYSIS_ERROR] += 1
         return
     analysis = labels.analysis
-    reason = drop_reason(pr, analysis, filters, labels.trivial)
-    if reason == TRIVIAL:
+    outcome = drop_reason(pr, analysis, config, labels.trivial)
+    if outcome is not None and outcome.triage is Triage.TRIVIAL:
         summary.trivial[labels.trivial] += 1
-    if reason is None and dups is not None:
+    if outcome is None and dups is not None:
         dup = dups.check_and_add(pr.instance_id, analysis.code_patch)
         if dup is not None:
-            reason = f"{NEAR_DUPLICATE}{dup}"
+            outcome = Outcome.failed(Triage.NEAR_DUPLICATE, f"near-duplicate of {dup}", duplicate_of=dup)
             summary.near_duplicates[pr.instance_id] = dup
-    if reason:
-        ws.set_pr_stage(pr.instance_id, "dropped", reason=reason, analysis=analysis)
-        summary.dropped[reason_group(reason)] += 1
+    if outcome is not None:
+        ws.set_pr_stage(pr.instance_id, "dropped", outcome=outcome, analysis=analysis)
+        summary.dropped[outcome.triage] += 1
     else:
         ws.set_pr_stage(pr.instance_id, "analyzed", analysis=analysis)
         summary.analyzed += 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import random
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,30 +24,19 @@ class DataError(ValueError):
 
 def load_skill_instances(datasets_: Sequence[str | Path], skills: Iterable[str] = SKILLS, *, split: str = "train",
                          max_per_skill: int = 0) -> dict[str, list[Instance]]:
-    """Typed instances per skill from exported dataset folders (``load_dataset(dir, name=skill)``);
+    """Typed instances per skill from exported dataset folders (``export.io.load_instances``);
     a dataset without a skill's config contributes nothing to it."""
-    import datasets
+    from skillforge.export.io import load_instances
 
-    datasets.disable_progress_bars()
     if not datasets_:
         raise DataError("no dataset given: set `dataset:` in the config (a folder written by `skillforge export`)")
+    skills = list(skills)
     out: dict[str, list[Instance]] = {s: [] for s in skills}
     for path in datasets_:
         if not Path(path).exists():
             raise DataError(f"{path}: no such dataset folder (write one with `skillforge export`)")
-        for skill in out:
-            # A private cache per load: the shared cache keys a local folder by its name and layout,
-            # so two exports both called "dataset" would otherwise read each other's rows.
-            with tempfile.TemporaryDirectory(prefix="skillforge-load-") as cache:
-                try:
-                    rows = datasets.load_dataset(str(path), name=skill, split=split, cache_dir=cache,
-                                                 keep_in_memory=True)
-                except ValueError as e:  # no such config (or split) in this dataset
-                    if "BuilderConfig" in str(e) or "config" in str(e).lower() or "split" in str(e).lower():
-                        continue
-                    raise
-                model = REGISTRY[skill].instance_model
-                out[skill].extend(model.model_validate(row) for row in rows)
+        for skill, rows in load_instances(path, split=split, skills=skills).items():
+            out[skill].extend(rows)
     if max_per_skill:
         out = {s: v[:max_per_skill] for s, v in out.items()}
     return out
@@ -153,13 +141,9 @@ def backend_for(datasets_: Sequence[str | Path], *, workspace: str | None, repos
         raise DataError("execution-based skills need the dataset folder (its environments.json)")
     backend = backend_for_dataset(datasets_[0], workspace=workspace, repos_dir=repos_dir, logs_dir=logs_dir)
     if container_pool:
-        from skillforge.execution.pool import pool_factory
-
-        backend._factory = pool_factory(container_pool)  # the Backend's executor_factory, set before first use
+        backend.use_pool(container_pool)
     for extra in datasets_[1:]:
         env_file = Path(extra) / ENVIRONMENTS_FILE
         if env_file.exists():
-            before = dict(backend.environments)
-            backend.load(env_file)
-            backend.environments.update(before)
+            backend.load(env_file)  # the environments known already stay
     return backend

@@ -268,33 +268,8 @@ class SkillReward:
 
 
 def executor_metrics(backend) -> dict[str, float]:
-    """What the Backend's executor reports about itself: cache hits, and the
-    utilisation of a container pool when the executor is one (``utilization()``
-    or ``stats()`` returning numbers)."""
-    if backend is None or getattr(backend, "_executor", None) is None:
-        return {}
-    ex = backend.executor
-    out: dict[str, float] = {}
-    stats = getattr(ex, "stats", None)
-    if isinstance(stats, dict) and {"hits", "misses"} <= set(stats):
-        total = stats["hits"] + stats["misses"]
-        out["pool/cache_hit_rate"] = stats["hits"] / total if total else 0.0
-    inner = getattr(ex, "inner", ex)
-    util = getattr(inner, "utilization", None)
-    if callable(util):
-        try:
-            out["pool/container_utilization"] = float(util())
-        except Exception:  # noqa: BLE001 - a metric must never break a step
-            pass
-    inner_stats = getattr(inner, "stats", None)
-    if callable(inner_stats):
-        try:
-            for k, v in (inner_stats() or {}).items():
-                if isinstance(v, (int, float)):
-                    out[f"pool/{k}"] = float(v)
-        except Exception:  # noqa: BLE001
-            pass
-    return out
+    """What the backend's executor reports about itself (``execution.Backend.metrics``)."""
+    return backend.metrics() if backend is not None else {}
 
 
 def skill_rewards(skills: list[str], *, backend=None, pool: ScoringPool | None = None) -> list[SkillReward]:

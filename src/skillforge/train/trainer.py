@@ -318,10 +318,8 @@ def train(config: TrainConfig, *, instances: Iterable[Instance] | None = None, b
         for envs in (getattr(trainer, "_environment_pool", None) or {}).values():
             for env in envs:
                 env._close()
-        executor = getattr(backend, "_executor", None)  # a warm pool's containers go now, not at exit
-        close = getattr(getattr(executor, "inner", None), "close", None)
-        if callable(close):
-            close()
+        if backend is not None:
+            backend.close()  # a warm pool's containers go now, not at exit
 
     # final model ------------------------------------------------------------
     final = out / "final"

@@ -14,18 +14,16 @@ Qualified names
 * Getter/setter/deleter of one property share one qualname; so do the two
   branches of ``if PY3: def f() ... else: def f() ...``.
 
-Rendered names are ``path::qualname`` (``src/shop/money.py::Money.rounded``).
+Rendered names are ``path::qualname`` (``src/shop/money.py::Money.rounded``);
+:func:`touched_entities` maps a diff's changed lines onto them by the
+language-neutral rules of :mod:`skillforge.analyze.entities`.
 
-Touched entities
-----------------
-Each changed line (old side: removed lines, new side: added lines) goes to the
-innermost entity whose lines -- decorators included -- contain it. Blank
-changed lines are ignored. A non-blank changed line outside every entity
-(imports, module docstring, comments, ``if __name__ == ...``, calls) marks the
-*module* (``module_level=True``) and names no entity. An entity present on both
-sides counts as modified only if its text actually differs (so a diff that
-re-aligns an unchanged function does not name it). ``added`` = qualnames only
-in the new source, ``removed`` = only in the old one.
+Tests
+-----
+:func:`test_items` lists the tests pytest would collect from a module
+(``python_functions``/``python_classes`` of a
+:class:`skillforge.analyze.split.TestConfig`), the adapter's test discovery
+hook; :func:`module_name` gives a file's dotted module name.
 """
 
 from __future__ import annotations
@@ -33,28 +31,28 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import posixpath
-import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import tree_sitter_python as tspython
 from tree_sitter import Language, Node, Parser, Tree
+
+from skillforge.analyze.entities import Entity, LanguageAdapter, TestItem, TouchResult, touch_entities
+from skillforge.analyze.entities import end_line as _end_line
+from skillforge.analyze.entities import text as _text
 
 if TYPE_CHECKING:  # pragma: no cover
     from skillforge.analyze.split import TestConfig
 
 __all__ = [
-    "Entity",
-    "TestItem",
-    "TouchResult",
+    "PYTHON",
+    "PythonAdapter",
     "entities",
     "module_name",
     "parse",
-    "render",
     "test_functions",
     "test_items",
-    "touch_entities",
     "touched_entities",
 ]
 
@@ -79,15 +77,9 @@ _BLOCK_STATEMENTS = (
 _PROPERTY_DECORATORS = ("property", "cached_property", "functools.cached_property", "abc.abstractproperty", "abstractproperty")
 
 
-_local = threading.local()
-
-
 def _parser() -> Parser:
     """One parser per thread (a tree-sitter parser must not be shared between threads)."""
-    parser = getattr(_local, "parser", None)
-    if parser is None:
-        parser = _local.parser = Parser(PY_LANGUAGE)
-    return parser
+    return PYTHON.parser()
 
 
 def parse(source: bytes | str) -> Tree:
@@ -95,41 +87,6 @@ def parse(source: bytes | str) -> Tree:
     if isinstance(source, str):
         source = source.encode("utf-8", "surrogateescape")
     return _parser().parse(source)
-
-
-def _text(node: Node | None) -> str:
-    if node is None or node.text is None:
-        return ""
-    return node.text.decode("utf-8", "replace")
-
-
-def render(path: str, qualname: str) -> str:
-    return f"{path}::{qualname}"
-
-
-@dataclass(frozen=True)
-class Entity:
-    """A definition: a class, a function/method, or a module-level name."""
-
-    qualname: str
-    name: str
-    kind: str  # class | function | async_function | method | async_method | property | classmethod | staticmethod | variable
-    start_line: int  # 1-based, decorators included
-    end_line: int  # 1-based, inclusive
-    def_line: int  # the line of ``def``/``class`` (or of the assignment)
-    decorators: tuple[str, ...] = ()
-    parent: str | None = None  # qualname of the enclosing class/function
-    text_hash: str = ""  # sha1 of the definition's text, decorators included
-    is_test: bool = False  # a test defined in a code file (Rust ``#[test]``, ``#[cfg(test)] mod tests``)
-
-    @property
-    def lines(self) -> range:
-        return range(self.start_line, self.end_line + 1)
-
-
-def _end_line(node: Node) -> int:
-    row, col = node.end_point
-    return row if col == 0 and row > node.start_point[0] else row + 1
 
 
 def _hash(node: Node) -> str:
@@ -270,54 +227,6 @@ def entities(source: bytes | str | Tree) -> list[Entity]:
 # --------------------------------------------------------------------------- touched
 
 
-@dataclass
-class TouchResult:
-    """Entities a change touches in one file, rendered ``path::qualname``."""
-
-    modified: list[str] = field(default_factory=list)
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    module_level: bool = False
-
-    @property
-    def entities(self) -> list[str]:
-        """modified, then added, then removed, without duplicates."""
-        return list(dict.fromkeys([*self.modified, *self.added, *self.removed]))
-
-
-def _innermost_map(ents: list[Entity], n_lines: int) -> list[int]:
-    """For each 1-based line, the index of the innermost entity holding it (-1: none)."""
-    owner = [-1] * (n_lines + 2)
-    # outer entities come before inner ones in ``entities`` order, and a nested
-    # entity's range lies inside its parent's: painting in order leaves the innermost
-    order = sorted(range(len(ents)), key=lambda k: (ents[k].start_line, -ents[k].end_line))
-    for k in order:
-        e = ents[k]
-        for line in range(e.start_line, min(e.end_line, n_lines + 1) + 1):
-            cur = owner[line]
-            if cur == -1 or (ents[cur].start_line <= e.start_line and ents[cur].end_line >= e.end_line):
-                owner[line] = k
-    return owner
-
-
-def _touch(source: bytes, ents: list[Entity], changed: Iterable[int]) -> tuple[list[Entity], bool]:
-    lines = source.split(b"\n")
-    owner = _innermost_map(ents, len(lines))
-    touched: dict[int, None] = {}
-    module = False
-    for ln in sorted(set(changed)):
-        if ln < 1 or ln > len(lines):
-            continue
-        if not lines[ln - 1].strip():
-            continue
-        k = owner[ln] if ln < len(owner) else -1
-        if k == -1:
-            module = True
-        else:
-            touched[k] = None
-    return [ents[k] for k in touched], module
-
-
 def touched_entities(
     path: str,
     old_src: bytes | str | None,
@@ -348,73 +257,7 @@ def _touched(
     return touch_entities(path, old_b, old_ents, new_b, new_ents, old_changed, new_changed)
 
 
-def touch_entities(
-    path: str,
-    old_b: bytes | None,
-    old_ents: list[Entity],
-    new_b: bytes | None,
-    new_ents: list[Entity],
-    old_changed: Iterable[int],
-    new_changed: Iterable[int],
-) -> TouchResult:
-    """The language-independent part of :func:`touched_entities`: changed lines
-    mapped onto already extracted entities (every language adapter uses it)."""
-    old_names = {e.qualname for e in old_ents}
-    new_names = {e.qualname for e in new_ents}
-    old_hashes: dict[str, list[str]] = {}
-    for e in old_ents:
-        old_hashes.setdefault(e.qualname, []).append(e.text_hash)
-    new_hashes: dict[str, list[str]] = {}
-    for e in new_ents:
-        new_hashes.setdefault(e.qualname, []).append(e.text_hash)
-
-    module = False
-    touched_new: list[Entity] = []
-    touched_old: list[Entity] = []
-    if new_b is not None:
-        touched_new, m = _touch(new_b, new_ents, new_changed)
-        module |= m
-    if old_b is not None:
-        touched_old, m = _touch(old_b, old_ents, old_changed)
-        module |= m
-
-    modified: dict[str, None] = {}
-    for e in [*touched_new, *touched_old]:
-        q = e.qualname
-        if q in old_names and q in new_names and sorted(old_hashes[q]) != sorted(new_hashes[q]):
-            modified[q] = None
-    # keep source order: new side first, then what only the old side places
-    order = {e.qualname: (0, e.start_line) for e in reversed(new_ents)}
-    for e in reversed(old_ents):
-        order.setdefault(e.qualname, (1, e.start_line))
-    added = sorted({e.qualname for e in new_ents} - old_names, key=lambda q: order[q])
-    removed = sorted(old_names - new_names, key=lambda q: order[q])
-    mod = sorted(modified, key=lambda q: order[q])
-    return TouchResult(
-        modified=[render(path, q) for q in mod],
-        added=[render(path, q) for q in added],
-        removed=[render(path, q) for q in removed],
-        module_level=module,
-    )
-
-
 # --------------------------------------------------------------------------- tests
-
-
-@dataclass(frozen=True)
-class TestItem:
-    """A test pytest would collect from a module."""
-
-    __test__ = False
-
-    nodeid: str
-    qualname: str  # Class.method or func (the defining class for inherited methods is ``defined_in``)
-    start_line: int
-    end_line: int
-    class_qualname: str | None = None  # the collecting class, e.g. TestA.TestB
-    defined_in: str | None = None  # qualname of the class whose body defines the method
-    is_async: bool = False
-    unittest: bool = False
 
 
 def _matches_name(name: str, patterns: Iterable[str]) -> bool:
@@ -666,3 +509,28 @@ def module_name(path: str, repo_files: Iterable[str] | None = None) -> str | Non
     if parts and parts[0] in ("src", "lib") and len(parts) > 1:
         parts = parts[1:]
     return ".".join(parts) or None
+
+
+# --------------------------------------------------------------------------- the adapter
+
+
+class PythonAdapter(LanguageAdapter):
+    """Python: entities by the rules above, tests by pytest's collection rules."""
+
+    name = "python"
+    extensions = (".py", ".pyi")
+    package = "tree-sitter-python"
+    module = "tree_sitter_python"
+    comment_types: ClassVar[tuple[str, ...]] = ("comment",)
+
+    def language(self) -> Language:
+        return PY_LANGUAGE
+
+    def entities(self, source: bytes | str | Tree) -> list[Entity]:
+        return entities(source)
+
+    def test_items(self, path: str, source: bytes | str | Tree, config: TestConfig | None = None) -> list[TestItem]:
+        return test_items(path, source, config)
+
+
+PYTHON = PythonAdapter()

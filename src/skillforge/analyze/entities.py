@@ -1,0 +1,339 @@
+"""Language-neutral entities, and the contract every language adapter fulfils.
+
+An :class:`Entity` is one definition of a source file -- a class, a function or
+method, a module-level name -- found by tree-sitter: its qualified name, kind
+and lines (decorators, attributes and doc comments included) and a hash of its
+text. Each language has one adapter (:mod:`.lang`: Python, JavaScript,
+TypeScript, Go, Java, Rust), a :class:`LanguageAdapter` that parses a file and
+lists its entities; :func:`touch_entities` then maps a diff's changed lines
+onto them the same way for every language.
+
+Touched entities
+----------------
+Each changed line (old side: removed lines, new side: added lines) goes to the
+innermost entity whose lines -- decorators included -- contain it. Blank
+changed lines are ignored. A non-blank changed line outside every entity
+(imports, module docstring, comments, ``if __name__ == ...``, calls) marks the
+*module* (``module_level=True``) and names no entity. An entity present on both
+sides counts as modified only if its text actually differs (so a diff that
+re-aligns an unchanged function does not name it). ``added`` = qualnames only
+in the new source, ``removed`` = only in the old one. Rendered names are
+``path::qualname`` (``src/shop/money.py::Money.rounded``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from tree_sitter import Language, Node, Parser, Tree
+
+if TYPE_CHECKING:  # pragma: no cover
+    from skillforge.analyze.split import TestConfig
+
+__all__ = [
+    "Entity",
+    "GrammarMissing",
+    "LanguageAdapter",
+    "TestItem",
+    "TouchResult",
+    "render",
+    "touch_entities",
+]
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A definition: a class (struct, interface, ...), a function/method, or a module-level name."""
+
+    qualname: str
+    name: str
+    kind: str  # class | function | async_function | method | async_method | property | classmethod | staticmethod | variable | ...
+    start_line: int  # 1-based, decorators included
+    end_line: int  # 1-based, inclusive
+    def_line: int  # the line of ``def``/``class`` (or of the assignment)
+    decorators: tuple[str, ...] = ()
+    parent: str | None = None  # qualname of the enclosing class/function
+    text_hash: str = ""  # sha1 of the definition's text, decorators included
+    is_test: bool = False  # a test defined in a code file (Rust ``#[test]``, ``#[cfg(test)] mod tests``)
+
+    @property
+    def lines(self) -> range:
+        return range(self.start_line, self.end_line + 1)
+
+
+@dataclass(frozen=True)
+class TestItem:
+    """A test the language's runner would collect from a test module (pytest's rules for Python)."""
+
+    __test__ = False
+
+    nodeid: str
+    qualname: str  # Class.method or func (the defining class for inherited methods is ``defined_in``)
+    start_line: int
+    end_line: int
+    class_qualname: str | None = None  # the collecting class, e.g. TestA.TestB
+    defined_in: str | None = None  # qualname of the class whose body defines the method
+    is_async: bool = False
+    unittest: bool = False
+
+
+def render(path: str, qualname: str) -> str:
+    return f"{path}::{qualname}"
+
+
+# --------------------------------------------------------------------------- the adapter contract
+
+
+class GrammarMissing(ImportError):
+    """A tree-sitter grammar package is not installed."""
+
+
+_local = threading.local()
+
+
+class LanguageAdapter:
+    """One language: which files, which grammar, how to find its entities and tests.
+
+    An adapter provides ``name``, ``extensions``, the grammar (``package`` to
+    install, ``module`` and ``function`` to import), ``comment_types`` (node
+    types that are comments) and :meth:`entities`; :meth:`test_items` is the
+    hook for languages whose runner collects tests from test modules by name
+    (Python); elsewhere tests are files found by :mod:`.split`'s rules and
+    entities marked ``is_test``. Parsers are per thread and language."""
+
+    name: ClassVar[str]
+    extensions: ClassVar[tuple[str, ...]]
+    package: ClassVar[str]  # the grammar's PyPI distribution
+    module: ClassVar[str]  # its import name
+    function: ClassVar[str] = "language"  # the module's function returning the grammar
+    comment_types: ClassVar[tuple[str, ...]] = ("comment", "line_comment", "block_comment")
+    leading_types: ClassVar[tuple[str, ...]] = ()  # decorators / attributes that precede a definition as siblings
+    _languages: ClassVar[dict[str, Language]] = {}
+
+    def language(self) -> Language:
+        key = f"{self.module}.{self.function}"
+        lang = LanguageAdapter._languages.get(key)
+        if lang is None:
+            try:
+                mod = importlib.import_module(self.module)
+            except ImportError as exc:
+                raise GrammarMissing(
+                    f"the {self.name} grammar is not installed: pip install '{self.package}>=0.23'"
+                ) from exc
+            lang = LanguageAdapter._languages[key] = Language(getattr(mod, self.function)())
+        return lang
+
+    def parser(self) -> Parser:
+        """One parser per thread and language (tree-sitter parsers are not thread-safe)."""
+        parsers = getattr(_local, "parsers", None)
+        if parsers is None:
+            parsers = _local.parsers = {}
+        p = parsers.get(self.name)
+        if p is None:
+            p = parsers[self.name] = Parser(self.language())
+        return p
+
+    def parse(self, source: bytes | str) -> Tree:
+        if isinstance(source, str):
+            source = source.encode("utf-8", "surrogateescape")
+        return self.parser().parse(source)
+
+    def entities(self, source: bytes | str | Tree) -> list[Entity]:
+        """Every entity of one file, in source order (outer before inner)."""
+        tree = source if isinstance(source, Tree) else self.parse(source)
+        out: list[Entity] = []
+        self._walk(tree.root_node, [], out, ctx=WalkContext())
+        return out
+
+    def test_items(self, path: str, source: bytes | str | Tree, config: TestConfig | None = None) -> list[TestItem]:
+        """Tests the runner collects from test module ``path``; none for languages without such a rule."""
+        return []
+
+    # for adapters that walk the tree themselves ------------------------------
+    def _walk(self, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _leading(self, node: Node) -> Node:
+        """The first of the decorators/attributes and doc comments right before
+        ``node`` (or ``node``): a comment belongs to the definition when it
+        touches it (no blank line between) and starts its own line."""
+        first = node
+        prev = node.prev_named_sibling
+        while prev is not None:
+            if prev.type in self.leading_types:
+                pass
+            elif prev.type in self.comment_types:
+                if prev.end_point[0] < first.start_point[0] - 1:
+                    break  # a blank line between
+                before = prev.prev_sibling
+                if before is not None and before.end_point[0] == prev.start_point[0]:
+                    break  # a trailing comment of the statement before
+            else:
+                break
+            first = prev
+            prev = prev.prev_named_sibling
+        return first
+
+    def _entity(self, qual: list[str], kind: str, outer: Node, defn: Node, *, first: Node | None = None,
+                decorators: tuple[str, ...] = (), is_test: bool = False) -> Entity:
+        start = first if first is not None else self._leading(outer)
+        extra = [start] if start is not outer else []
+        # the hash covers leading attributes/decorators that are siblings, not children
+        nodes = []
+        if extra:
+            sib: Node | None = start
+            while sib is not None and sib.id != outer.id:
+                nodes.append(sib)
+                sib = sib.next_named_sibling
+        nodes.append(outer)
+        return Entity(
+            qualname=".".join(qual),
+            name=qual[-1],
+            kind=kind,
+            start_line=start.start_point[0] + 1,
+            end_line=end_line(outer),
+            def_line=defn.start_point[0] + 1,
+            decorators=decorators,
+            parent=".".join(qual[:-1]) or None,
+            text_hash=nodes_hash(*nodes),
+            is_test=is_test,
+        )
+
+
+@dataclass
+class WalkContext:
+    """Where a tree walk is: at module level, in a class body, inside test code."""
+
+    module_level: bool = True
+    in_class: bool = False
+    is_test: bool = False
+
+    def inner(self, **changes) -> WalkContext:
+        return WalkContext(**{**self.__dict__, **changes})
+
+
+def text(node: Node | None) -> str:
+    if node is None or node.text is None:
+        return ""
+    return node.text.decode("utf-8", "replace")
+
+
+def end_line(node: Node) -> int:
+    """1-based last line of a node (a node ending at column 0 ends on the line before)."""
+    row, col = node.end_point
+    return row if col == 0 and row > node.start_point[0] else row + 1
+
+
+def nodes_hash(*nodes: Node) -> str:
+    h = hashlib.sha1()
+    for n in nodes:
+        h.update(n.text or b"")
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- touched
+
+
+@dataclass
+class TouchResult:
+    """Entities a change touches in one file, rendered ``path::qualname``."""
+
+    modified: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    module_level: bool = False
+
+    @property
+    def entities(self) -> list[str]:
+        """modified, then added, then removed, without duplicates."""
+        return list(dict.fromkeys([*self.modified, *self.added, *self.removed]))
+
+
+def _innermost_map(ents: list[Entity], n_lines: int) -> list[int]:
+    """For each 1-based line, the index of the innermost entity holding it (-1: none)."""
+    owner = [-1] * (n_lines + 2)
+    # outer entities come before inner ones in ``entities`` order, and a nested
+    # entity's range lies inside its parent's: painting in order leaves the innermost
+    order = sorted(range(len(ents)), key=lambda k: (ents[k].start_line, -ents[k].end_line))
+    for k in order:
+        e = ents[k]
+        for line in range(e.start_line, min(e.end_line, n_lines + 1) + 1):
+            cur = owner[line]
+            if cur == -1 or (ents[cur].start_line <= e.start_line and ents[cur].end_line >= e.end_line):
+                owner[line] = k
+    return owner
+
+
+def _touch(source: bytes, ents: list[Entity], changed: Iterable[int]) -> tuple[list[Entity], bool]:
+    lines = source.split(b"\n")
+    owner = _innermost_map(ents, len(lines))
+    touched: dict[int, None] = {}
+    module = False
+    for ln in sorted(set(changed)):
+        if ln < 1 or ln > len(lines):
+            continue
+        if not lines[ln - 1].strip():
+            continue
+        k = owner[ln] if ln < len(owner) else -1
+        if k == -1:
+            module = True
+        else:
+            touched[k] = None
+    return [ents[k] for k in touched], module
+
+
+def touch_entities(
+    path: str,
+    old_b: bytes | None,
+    old_ents: list[Entity],
+    new_b: bytes | None,
+    new_ents: list[Entity],
+    old_changed: Iterable[int],
+    new_changed: Iterable[int],
+) -> TouchResult:
+    """A file's changed lines mapped onto its already extracted entities (see
+    the module docstring); ``old_b`` is None for an added file, ``new_b`` for a
+    deleted one."""
+    old_names = {e.qualname for e in old_ents}
+    new_names = {e.qualname for e in new_ents}
+    old_hashes: dict[str, list[str]] = {}
+    for e in old_ents:
+        old_hashes.setdefault(e.qualname, []).append(e.text_hash)
+    new_hashes: dict[str, list[str]] = {}
+    for e in new_ents:
+        new_hashes.setdefault(e.qualname, []).append(e.text_hash)
+
+    module = False
+    touched_new: list[Entity] = []
+    touched_old: list[Entity] = []
+    if new_b is not None:
+        touched_new, m = _touch(new_b, new_ents, new_changed)
+        module |= m
+    if old_b is not None:
+        touched_old, m = _touch(old_b, old_ents, old_changed)
+        module |= m
+
+    modified: dict[str, None] = {}
+    for e in [*touched_new, *touched_old]:
+        q = e.qualname
+        if q in old_names and q in new_names and sorted(old_hashes[q]) != sorted(new_hashes[q]):
+            modified[q] = None
+    # keep source order: new side first, then what only the old side places
+    order = {e.qualname: (0, e.start_line) for e in reversed(new_ents)}
+    for e in reversed(old_ents):
+        order.setdefault(e.qualname, (1, e.start_line))
+    added = sorted({e.qualname for e in new_ents} - old_names, key=lambda q: order[q])
+    removed = sorted(old_names - new_names, key=lambda q: order[q])
+    mod = sorted(modified, key=lambda q: order[q])
+    return TouchResult(
+        modified=[render(path, q) for q in mod],
+        added=[render(path, q) for q in added],
+        removed=[render(path, q) for q in removed],
+        module_level=module,
+    )

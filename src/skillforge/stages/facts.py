@@ -1,0 +1,311 @@
+"""The facts stage: each analyzed PR's test modules run before its fix (base +
+test patch) and after it (base + gold patch + test patch), ``reruns`` times
+each, in the environment the resolver gives its repository. What passes after
+and not before is FAIL_TO_PASS, what passes both times PASS_TO_PASS; a test
+whose outcome varies across reruns is flaky, kept out of both and recorded,
+and a PR whose FAIL_TO_PASS depends on flaky tests is dropped.
+
+PRs end ``executed`` (with their facts) or ``dropped`` (with a triaged
+outcome); an infrastructure failure leaves them ``analyzed`` with the error,
+retried on the next run. Each PR gets ``logs/<pr>/report.json``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from skillforge.analyze.split import is_python_test_module
+from skillforge.environments.resolver import EnvRequest
+from skillforge.execution.cache import CachedExecutor
+from skillforge.execution.spec import InfraError, RunResult, RunSpec
+from skillforge.execution.triage import RunTriage, classify_run
+from skillforge.schema import Analysis, Dropped, Outcome, PRFacts, PullRecord, Triage
+from skillforge.stages.context import ExecutionContext
+from skillforge.workspace import PRRow, Workspace
+
+Progress = Callable[[str, str], None]  # (phase, message)
+
+
+def _noop(phase: str, message: str) -> None:
+    return None
+
+
+@dataclass
+class FactsSummary:
+    prs_executed: int = 0
+    prs_dropped: Counter = field(default_factory=Counter)  # Triage -> PRs
+    errors: Counter = field(default_factory=Counter)  # Triage -> PRs waiting on an infrastructure error
+    environment_errors: dict[str, Outcome] = field(default_factory=dict)  # repo -> why its environment failed
+    inferred: dict[str, str] = field(default_factory=dict)  # repo -> environment kept by recipe inference
+    tests_observed: int = 0  # distinct tests run before/after the fixes (reruns included once)
+    flaky_tests: int = 0  # of them, with an outcome that varied across reruns
+    flaky_prs: int = 0
+
+    @property
+    def flake_rate(self) -> float:
+        """Flaky tests over tests observed across reruns."""
+        return self.flaky_tests / self.tests_observed if self.tests_observed else 0.0
+
+
+# --------------------------------------------------------------------------- before and after
+
+
+def execute_facts(executor: CachedExecutor, env: str, log_id: str, base_commit: str, code_patch: str,
+                  test_patch: str, tests: tuple[str, ...], reruns: int,
+                  record: list[tuple[int, str, RunResult]] | None = None) -> PRFacts:
+    """Run ``tests`` before the fix (base + test patch) and after it (base + code
+    patch + test patch), ``reruns`` times each (logs under ``log_id/``). Raises
+    ``Dropped`` when a patch does not apply, the tests cannot run after the fix or
+    no test goes from failing to passing; ``InfraError`` when the machinery fails.
+    Shared by the PR pipeline and SWE-bench-format input. ``record``, when given,
+    receives ``(attempt, "before"|"after", result)`` of every run made."""
+    before_spec = RunSpec(base_commit, (test_patch,), tests, label="before")
+    after_spec = RunSpec(base_commit, (code_patch, test_patch), tests, label="after")
+    befores: list[RunResult] = []
+    afters: list[RunResult] = []
+    for attempt in range(max(1, reruns)):
+        view = executor.attempt(attempt)
+        before = view.run(env, before_spec, log_name=f"{log_id}/before")
+        after = view.run(env, after_spec, log_name=f"{log_id}/after")
+        if record is not None:
+            record += [(attempt, "before", before), (attempt, "after", after)]
+        for r in (before, after):
+            if r.status == "infra_error":
+                raise InfraError(r.reason or "execution failed", log_path=r.log_path)
+        for culprit, status, triage, message in (
+                (before, "apply_failed", Triage.PATCH_APPLY, "test patch does not apply to the base commit"),
+                (after, "apply_failed", Triage.PATCH_APPLY, "gold patch does not apply"),
+                (after, "timeout", Triage.TIMEOUT, "tests time out after the fix"),
+                (after, "collection_error", Triage.COLLECTION_ERROR, "test collection fails after the fix")):
+            if culprit.status == status:
+                t = classify_run(culprit)
+                raise Dropped(triage, message + (f" [{', '.join(t.notes)}]" if t.notes else ""), culprit.log_path,
+                              **({"notes": t.notes} if t.notes else {}))
+        befores.append(before)
+        afters.append(after)
+    names = sorted(set().union(*(r.tests for r in befores + afters)))
+    flaky = [t for t in names
+             if len({r.tests.get(t) for r in befores}) > 1 or len({r.tests.get(t) for r in afters}) > 1]
+    f2p, p2p, flaky_f2p = [], [], []
+    for t in names:
+        passed_after = afters[0].tests.get(t) == "passed"
+        passed_before = befores[0].tests.get(t) == "passed"
+        if t in flaky:
+            if passed_after and not passed_before or any(r.tests.get(t) == "passed" for r in afters):
+                flaky_f2p.append(t)
+            continue
+        if passed_after and not passed_before:
+            f2p.append(t)
+        elif passed_after and passed_before:
+            p2p.append(t)
+    facts = PRFacts(environment=env, test_files=list(tests), FAIL_TO_PASS=f2p, PASS_TO_PASS=p2p, flaky=flaky,
+                    reruns=len(befores))
+    if not f2p:
+        log = afters[0].log_path
+        if flaky_f2p:
+            raise Dropped(Triage.FLAKY, "FAIL_TO_PASS depends on flaky tests", log, facts=facts.model_dump())
+        raise Dropped(Triage.NO_FAIL_TO_PASS, "no FAIL_TO_PASS test", log, facts=facts.model_dump())
+    return facts
+
+
+# --------------------------------------------------------------------------- the work unit
+
+
+@dataclass
+class FactsJob:
+    pr_id: str
+    env: str
+    base_commit: str
+    code_patch: str
+    test_patch: str
+    tests: tuple[str, ...]
+    reruns: int
+
+
+@dataclass
+class FactsOutcome:
+    pr_id: str
+    status: str  # executed | dropped | error
+    outcome: Outcome | None = None
+    facts: PRFacts | None = None
+    runs: list[dict] = field(default_factory=list)
+
+
+def _run_record(attempt: int, label: str, r: RunResult) -> dict:
+    return {"attempt": attempt, "label": label, "status": r.status, "exit_code": r.exit_code,
+            "duration": round(r.duration, 3), "reason": r.reason, "log": r.log_path, "tests": dict(r.tests)}
+
+
+def run_facts_job(backend, job: FactsJob) -> FactsOutcome:
+    """A PR's tests before and after its fix, ``reruns`` times: facts, or a triaged drop or error.
+    A work unit: the local runner and the Ray runner both carry it out."""
+    record: list[tuple[int, str, RunResult]] = []
+    try:
+        facts = execute_facts(backend.executor, job.env, job.pr_id, job.base_commit, job.code_patch,
+                              job.test_patch, job.tests, job.reruns, record=record)
+    except Dropped as exc:
+        kept = exc.details.pop("facts", None)
+        return FactsOutcome(job.pr_id, "dropped", exc.outcome(), PRFacts.model_validate(kept) if kept else None,
+                            runs=[_run_record(*r) for r in record])
+    except InfraError as exc:
+        return FactsOutcome(job.pr_id, "error", exc.outcome(), runs=[_run_record(*r) for r in record])
+    return FactsOutcome(job.pr_id, "executed", facts=facts, runs=[_run_record(*r) for r in record])
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def test_modules(ctx: ExecutionContext, pr: PullRecord, analysis: Analysis) -> list[str]:
+    """The test modules a PR's tests run from: those its test patch touches, as they are after the fix."""
+    files_after = set(ctx.repos[pr.repo].files(pr.merge_commit))
+    mods = {t.split("::")[0] for t in analysis.test_functions}
+    mods |= {f for f in analysis.test_files if is_python_test_module(f)}
+    return sorted(m for m in mods if m in files_after)
+
+
+def pr_facts(ctx: ExecutionContext, pr: PullRecord, analysis: Analysis, env: str, reruns: int | None = None
+             ) -> PRFacts:
+    """FAIL_TO_PASS / PASS_TO_PASS of one PR in environment ``env`` (raises ``Dropped`` with
+    its triage, or ``InfraError``)."""
+    tests = tuple(test_modules(ctx, pr, analysis))
+    if not tests:
+        raise Dropped(Triage.NO_TEST_MODULE)
+    out = run_facts_job(ctx.backend, FactsJob(pr.instance_id, env, pr.base_commit, analysis.code_patch,
+                                              analysis.test_patch, tests, reruns or ctx.config.reruns))
+    if out.status == "dropped":
+        raise Dropped(out.outcome.triage, out.outcome.message, out.outcome.log)
+    if out.status == "error":
+        raise InfraError(out.outcome.message, triage=out.outcome.triage, log_path=out.outcome.log)
+    return out.facts
+
+
+def _smoke_tests(ctx: ExecutionContext, rows: list[PRRow], reference: str) -> list[str]:
+    """Test modules of the PR whose merge commit is the reference (they exist there)."""
+    for row in sorted(rows, key=lambda r: -r.number):
+        if row.record.merge_commit == reference and row.analysis is not None:
+            return test_modules(ctx, row.record, row.analysis)
+    return []
+
+
+def _requests(ctx: ExecutionContext, repo: str, rows: list[PRRow]) -> list[tuple[EnvRequest, list[PRRow]]]:
+    """The environments a repository's pending PRs need: one per recipe (the explicit one, the
+    recipes directory's variant by each PR's base commit), else one inferred, built at the newest
+    merge commit among them (the choice recorded under the repository)."""
+    resolver = ctx.resolver
+    groups: dict[str, tuple[object, list[PRRow]]] = {}
+    if repo in resolver.explicit or not resolver.recipe_book().get(repo):
+        groups[""] = (resolver.explicit.get(repo), rows)
+    else:
+        for r in rows:
+            recipe = resolver.explicit_recipe(repo, r.record.base_commit)
+            groups.setdefault(recipe.key() if recipe is not None else "", (recipe, []))[1].append(r)
+    out = []
+    for recipe, group in groups.values():
+        reference = max(group, key=lambda r: r.number).record.merge_commit
+        out.append((EnvRequest(repo, reference, key=repo, recipe=recipe,
+                               smoke_tests=_smoke_tests(ctx, group, reference)), group))
+    return out
+
+
+def _environment_failed(ws: Workspace, summary: FactsSummary, repo: str, rows: list[PRRow], exc: InfraError) -> None:
+    outcome = exc.outcome(f"environment of {repo}: {str(exc).splitlines()[0]}")
+    summary.environment_errors[repo] = outcome
+    for r in rows:
+        ws.set_pr_stage(r.pr_id, "analyzed", outcome=outcome)
+        summary.errors[outcome.triage] += 1
+        ws.write_report(r.pr_id, {"instance_id": r.pr_id, "kind": "pr", "status": "error",
+                                  **outcome.model_dump(mode="json", include={"triage", "message", "log"})})
+
+
+def resolve_environments(ctx: ExecutionContext, rows: list[PRRow], summary: FactsSummary,
+                         progress: Progress = _noop) -> dict[str, str]:
+    """PR id -> environment name for the pending PRs; PRs whose environment fails keep
+    their stage, with the triaged error (retried on the next run)."""
+    by_repo: dict[str, list[PRRow]] = {}
+    for r in rows:
+        by_repo.setdefault(r.repo, []).append(r)
+    out: dict[str, str] = {}
+    for repo, repo_rows in sorted(by_repo.items()):
+        try:
+            requests = _requests(ctx, repo, repo_rows)
+        except Exception as exc:  # noqa: BLE001 - a repository that cannot be read fails its PRs, not the run
+            _environment_failed(ctx.ws, summary, repo, repo_rows,
+                                InfraError(f"cannot read {repo}: {exc}", triage=Triage.IMAGE_BUILD))
+            continue
+        for request, group in requests:
+            try:
+                resolution = ctx.resolver.resolve(request, progress)
+            except InfraError as exc:
+                _environment_failed(ctx.ws, summary, repo, group, exc)
+                progress("env", f"{repo}: FAILED {str(exc).splitlines()[0][:120]}")
+                continue
+            if resolution.how.startswith("inferred"):
+                summary.inferred[repo] = resolution.name
+            for r in group:
+                out[r.pr_id] = resolution.name
+    return out
+
+
+def _record(ws: Workspace, job: FactsJob, out: FactsOutcome, summary: FactsSummary, progress: Progress) -> None:
+    report: dict = {"instance_id": job.pr_id, "kind": "pr", "status": out.status, "triage": None, "message": "",
+                    "log": None, "environment": job.env, "test_files": list(job.tests), "reruns": job.reruns}
+    if out.outcome is not None:
+        report.update(out.outcome.model_dump(mode="json", include={"triage", "message", "log"}))
+    if out.facts is not None:
+        seen = set().union(*(r["tests"] for r in out.runs)) if out.runs else set()
+        report.update(FAIL_TO_PASS=out.facts.FAIL_TO_PASS, PASS_TO_PASS=out.facts.PASS_TO_PASS, flaky=out.facts.flaky)
+        summary.tests_observed += len(seen)
+        summary.flaky_tests += len(out.facts.flaky)
+        summary.flaky_prs += bool(out.facts.flaky)
+    report["runs"] = out.runs
+    if out.status == "executed":
+        ws.set_pr_stage(job.pr_id, "executed", facts=out.facts)
+        summary.prs_executed += 1
+    elif out.status == "dropped":
+        ws.set_pr_stage(job.pr_id, "dropped", outcome=out.outcome)
+        summary.prs_dropped[out.outcome.triage] += 1
+    else:
+        ws.set_pr_stage(job.pr_id, "analyzed", outcome=out.outcome)  # retried on the next run
+        summary.errors[out.outcome.triage] += 1
+        progress("facts", f"{job.pr_id}: {out.outcome.render()}")
+    ws.write_report(job.pr_id, report)
+    progress("facts", job.pr_id)
+
+
+def run(ws: Workspace, config, progress: Progress = _noop, *, context: ExecutionContext | None = None
+        ) -> FactsSummary:
+    """FAIL_TO_PASS / PASS_TO_PASS of every PR at stage ``analyzed``."""
+    summary = FactsSummary()
+    pending = ws.prs(stage="analyzed")
+    if not pending:
+        return summary
+    ctx = context or ExecutionContext.open(ws, config)
+    try:
+        envs = resolve_environments(ctx, pending, summary, progress)
+        jobs = []
+        for r in pending:
+            if r.pr_id not in envs:
+                continue
+            tests = tuple(test_modules(ctx, r.record, r.analysis))
+            if not tests:
+                outcome = Outcome.failed(Triage.NO_TEST_MODULE)
+                ws.set_pr_stage(r.pr_id, "dropped", outcome=outcome)
+                summary.prs_dropped[outcome.triage] += 1
+                ws.write_report(r.pr_id, {"instance_id": r.pr_id, "kind": "pr", "status": "dropped",
+                                          **outcome.model_dump(mode="json", include={"triage", "message", "log"})})
+                continue
+            rec = r.record
+            jobs.append(FactsJob(r.pr_id, envs[r.pr_id], rec.base_commit, r.analysis.code_patch,
+                                 r.analysis.test_patch, tests, config.reruns))
+        for job, out in ctx.runner.map(run_facts_job, jobs, ctx.backend.environments):
+            _record(ws, job, out, summary, progress)
+    finally:
+        if context is None:
+            ctx.close()
+    return summary
+
+
+__all__ = ["FactsJob", "FactsOutcome", "FactsSummary", "RunTriage", "execute_facts", "pr_facts", "run",
+           "run_facts_job", "test_modules"]
