@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import git  # noqa: E402
 
 from skillforge.analyze import GitTree, analyze_change_labels, language_of  # noqa: E402
-from skillforge.stats import workspace_report  # noqa: E402
+from skillforge.stats import workspace_stats  # noqa: E402
 from skillforge.analyze.split import load_test_config  # noqa: E402
 from skillforge.stages.analyze import Filters, run_analyze  # noqa: E402
 from skillforge.mine.local import mine_local  # noqa: E402
@@ -69,7 +69,7 @@ def ours_prs(repo: Path) -> PRRun:
         mined = time.perf_counter()
         analysis = run_analyze(ws, filters=Filters(max_files=10_000, max_code_lines=10**9))
         end = time.perf_counter()
-        text = workspace_report(ws).render_text()
+        text = workspace_stats(ws).render_text()
         ws.close()
         return PRRun(mined - start, end - start, summary.prs_new, analysis.analyzed + sum(analysis.dropped.values()),
                      text)

@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from skillforge.settings import Settings  # noqa: E402
 from skillforge.gitio import RepoSet  # noqa: E402
 from skillforge.skills import REGISTRY, ScoreContext  # noqa: E402
-from skillforge.execution.backend import Backend, workspace_environments  # noqa: E402
+from skillforge.environments import workspace_environments  # noqa: E402
+from skillforge.execution.backend import Backend  # noqa: E402
 from skillforge.execution.pool import WarmPool, pool_factory  # noqa: E402
 from skillforge.workspace import Workspace  # noqa: E402
 
@@ -85,8 +86,7 @@ def build_sample(root: Path) -> Path:
     print(f"building the sample dataset in {ws_dir} (recipes/sample.yaml) ...", flush=True)
     started = time.monotonic()
     ws = Workspace(ws_dir)
-    run_recipe(load_run_recipe(ROOT / "recipes" / "sample.yaml"), ws, settings=Settings.from_env(),
-               export_dir=root / "dataset")
+    run_recipe(load_run_recipe(ROOT / "recipes" / "sample.yaml"), ws, settings=Settings.from_env())
     ws.close()
     print(f"  built in {time.monotonic() - started:.0f}s", flush=True)
     return ws_dir
@@ -96,7 +96,7 @@ def load_instances(ws: Workspace, skills: tuple[str, ...]):
     out = []
     for skill in skills:
         for row in ws.candidates(status="valid", skill=skill):
-            out.append((skill, REGISTRY[skill].instance_model.model_validate_json(row["data"])))
+            out.append((skill, row.instance))
     return out
 
 

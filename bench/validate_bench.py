@@ -48,7 +48,11 @@ from skillforge.gitio import RepoSet  # noqa: E402
 from skillforge.execution.backend import Backend  # noqa: E402
 from skillforge.execution.client import docker_client  # noqa: E402
 from skillforge.execution.images import LABEL_KIND, disk_usage, list_images, remove_container  # noqa: E402
-from skillforge.stages.validate import ValidateOptions, Validator, default_workers  # noqa: E402
+from skillforge.environments.resolver import EnvRequest  # noqa: E402
+from skillforge.execution.runner import default_workers  # noqa: E402
+from skillforge.stages.config import ValidateConfig  # noqa: E402
+from skillforge.stages.context import ExecutionContext  # noqa: E402
+from skillforge.stages.validate import run_validation  # noqa: E402
 from skillforge.execution.sandbox import DockerExecutor  # noqa: E402
 from skillforge.workspace import Workspace  # noqa: E402
 
@@ -162,20 +166,21 @@ def main() -> None:
             recorder.append(ex)
             return ex
 
-        backend = Backend(settings, repos.__getitem__, logs_dir=ws.logs_dir, ws=ws, client=client,
+        backend = Backend(settings, repos.__getitem__, logs_dir=ws.logs_dir, run_store=ws, client=client,
                           executor_factory=factory)
-        options = ValidateOptions(workers=workers, reruns=args.reruns, environments=environments,
-                                  recipes_dir=args.recipes_dir if args.recipes_dir.is_dir() else None)
-        validator = Validator(ws, settings, options, backend=backend)
+        config = ValidateConfig(workers=workers, reruns=args.reruns,
+                                recipes_dir=str(args.recipes_dir) if args.recipes_dir.is_dir() else None)
         # the environment image is built (once per repository) before the clock starts
-        reference = validator._reference_commit(repo)
-        env = validator.ensure_environment(repo, reference)
+        with ExecutionContext.open(ws, config, settings, explicit=environments, backend=backend) as ctx:
+            reference = ws.newest_pr(repo).record.merge_commit
+            env = ctx.resolver.resolve(EnvRequest(repo, reference, key=repo,
+                                                  recipe=ctx.resolver.explicit_recipe(repo, reference))).name
         start = time.perf_counter()
-        summary = validator.run()
+        summary = run_validation(ws, config, settings=settings, explicit=environments, backend=backend)
         t_validate = time.perf_counter() - start
         runs = recorder[0].executed if recorder else []
-        instances = sum(summary.valid.values())
-        processed = instances + sum(summary.invalid.values()) + sum(summary.errors.values())
+        instances = sum(summary.validate.valid.values())
+        processed = instances + sum(summary.validate.invalid.values()) + sum(summary.validate.errors.values())
         t_direct = direct_replay(client, settings, backend, runs, workers)
 
         images = [i for i in list_images(client) if i.tag == backend.ensure(env).image]
@@ -184,7 +189,7 @@ def main() -> None:
         disk = disk_usage(images)
 
         print(f"repository: {repo}   environment: {env}   workers: {workers}   reruns: {args.reruns}")
-        print(f"PRs executed: {summary.prs_executed}, dropped: {sum(summary.prs_dropped.values())}; "
+        print(f"PRs executed: {summary.facts.prs_executed}, dropped: {sum(summary.facts.prs_dropped.values())}; "
               f"candidates: {processed} ({instances} valid); container runs: {len(runs)} executed, "
               f"{summary.runs_cached} answered from the cache")
         print(f"{'':32}{'seconds':>10}{'per instance':>14}")
@@ -205,7 +210,8 @@ def main() -> None:
         if args.revalidate:
             from skillforge.evaluate import backend_for_dataset
             from skillforge.export.hf import export_hf
-            from skillforge.stages.validate import read_exported_instances, revalidate_dataset
+            from skillforge.export.io import read_exported_instances
+            from skillforge.stages.validate import revalidate_dataset
 
             out = root / "dataset"
             export_hf(ws, out)

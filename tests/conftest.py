@@ -8,6 +8,7 @@ sessions; the tiny repository's environment image is rebuilt once per session.
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,3 +238,37 @@ def sample_workspace(sample_source, tmp_path_factory):
         return ws
 
     return make
+
+
+# --------------------------------------------------------------------------- skillforge as users install it
+
+
+@pytest.fixture(scope="session")
+def installed_skillforge(tmp_path_factory) -> Path:
+    """The ``skillforge`` command of a wheel built from this checkout and installed
+    (not editable) in a fresh virtual environment. The wheel's dependencies come from
+    the test environment's site-packages (a ``.pth`` line, so its editable install of
+    skillforge is not seen): what is tested is the wheel itself, resources included."""
+    import sysconfig
+    import venv
+
+    root = Path(__file__).resolve().parents[1]
+    work = tmp_path_factory.mktemp("wheel")
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work / "dist"),
+                            str(root)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+    wheel = next((work / "dist").glob("skillforge-*.whl"))
+    env = work / "venv"
+    venv.create(env, with_pip=True)
+    python = env / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "skillforge-test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
+                             capture_output=True, text=True)
+    assert install.returncode == 0, install.stdout + install.stderr
+    where = subprocess.run([str(python), "-c", "import skillforge, skillforge.resources as r; "
+                            "print(skillforge.__file__); print(r.resource_dir('data_cards'))"],
+                           capture_output=True, text=True, cwd=work, check=True).stdout.split()
+    assert where[0].startswith(str(env)) and where[1].startswith(str(env)), where  # the wheel, not the checkout
+    return env / "bin" / "skillforge"

@@ -29,24 +29,24 @@ def check_git() -> Check:
 
 
 def check_docker() -> Check:
-    try:
-        import docker
+    from skillforge.execution import InfraError
+    from skillforge.execution.client import docker_client
 
-        client = docker.from_env(timeout=10)
-        info = client.version()
+    try:
+        info = docker_client(timeout=10).version()
         return Check("docker engine", True, f"Docker {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})")
-    except Exception as e:  # any failure to reach the engine
+    except (InfraError, Exception) as e:  # noqa: BLE001 - any failure to reach the engine
         return Check("docker engine", False, f"no Docker engine answers: {type(e).__name__}",
                      "run `bash scripts/ensure-docker.sh` (installs docker.io and starts dockerd), or start your engine")
 
 
 def check_base_images(settings: Settings) -> list[Check]:
-    try:
-        import docker
+    from skillforge.execution.client import docker_client
+    from skillforge.execution.images import image_tags
 
-        client = docker.from_env(timeout=10)
-        tags = {t for img in client.images.list() for t in img.tags}
-    except Exception:
+    try:
+        tags = image_tags(docker_client(timeout=10))
+    except Exception:  # noqa: BLE001 - no engine: check_docker says so
         return []
     out = []
     for python in DEBIAN_SUITES:
@@ -77,7 +77,7 @@ def check_tokens() -> list[Check]:
         Check("GitHub token", gh, "set" if gh else "not set (needed to mine GitHub: its GraphQL API refuses anonymous requests)",
               "export GITHUB_TOKEN=... (or `gh auth login`)", required=False),
         Check("Hugging Face token", hf, "set" if hf else "not set (needed only to publish to the Hub)",
-              "export HF_TOKEN=... (or `huggingface-cli login`)", required=False),
+              "export HF_TOKEN=... (or `hf auth login`)", required=False),
     ]
 
 

@@ -22,7 +22,7 @@ from skillforge.settings import Settings
 from skillforge.execution import InfraError
 from skillforge.gitio import RepoError, RepoHandle
 from skillforge.schema import SKILLS, Instance, repo_slug
-from skillforge.skills import REGISTRY
+from skillforge.skills import REGISTRY, score_context
 from skillforge.execution.backend import ENVIRONMENTS_FILE, Backend
 from skillforge.workspace import Workspace
 
@@ -132,7 +132,7 @@ def evaluate(instances: list[Instance], predictions: dict[str, list[str]], backe
     def score(inst: Instance, j: int, answer: str) -> tuple[Instance, int, float, str | None]:
         skill = REGISTRY[inst.skill]
         try:
-            ctx = backend.context(inst.environment, f"{inst.instance_id}/pred{j}") if backend else None
+            ctx = score_context(backend, inst.environment, f"{inst.instance_id}/pred{j}") if backend else None
             if ctx is None:
                 from skillforge.skills import ScoreContext
 

@@ -214,6 +214,9 @@ class Triage(str, Enum):
     # input
     INPUT = "input"
 
+    def __str__(self) -> str:
+        return self.value
+
     @property
     def kind(self) -> TriageKind:
         return _KIND.get(self, TriageKind.FILTER)

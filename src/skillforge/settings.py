@@ -123,9 +123,3 @@ def parse_size(text: str | int, *, default: int | None = None) -> int:
             return default
         raise ValueError(f"not a size: {text!r} (write e.g. 2g, 512m or 100k)")
     return int(float(m.group(1)) * (1 << {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}[m.group(2)]))
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text

@@ -253,9 +253,10 @@ from skillforge.environments.infer import (  # noqa: E402
     ci_pythons, infer_recipes, nox_pythons, python_candidates, tox_pythons,
 )
 from skillforge.environments.recipes import (  # noqa: E402
-    CommitInfo, RecipeWhen, git_commit_info, load_recipe_book, load_recipe_variants, recipe_schema, select_recipe,
-    when_matches,
+    RecipeWhen, load_recipe_book, load_recipe_variants, recipe_schema, select_recipe, when_matches,
 )
+from skillforge.gitio import CommitInfo  # noqa: E402
+from skillforge.gitio import commit_info as git_commit_info  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "recipes" / "environments"

@@ -1,5 +1,6 @@
 """The README's first command, for real: the sample recipe through a real Docker
-engine, and a run killed with kill -9 during validation that resumes to the
+engine, run by the ``skillforge`` of a wheel installed as users install it (not
+editable), and a run killed with kill -9 during validation that resumes to the
 same instances."""
 
 from __future__ import annotations
@@ -40,10 +41,22 @@ def valid_ids(ws: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
+def full_run(tmp_path_factory, installed_skillforge):
     ws = tmp_path_factory.mktemp("e2e") / "ws"
-    out = run_to_end("run", str(RECIPE), "--workspace", str(ws))
-    return ws, out
+    proc = subprocess.run([str(installed_skillforge), "run", str(RECIPE), "--workspace", str(ws)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return ws, proc.stdout
+
+
+def test_the_installed_wheel_exports_an_existing_workspace(full_run, installed_skillforge, tmp_path):
+    ws, _ = full_run
+    out = tmp_path / "again"
+    proc = subprocess.run([str(installed_skillforge), "export", "--workspace", str(ws), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (out / "README.md").is_file() and (out / "environments.json").is_file()
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(SKILLS)
 
 
 def test_sample_recipe_validates_all_five_skills(full_run):

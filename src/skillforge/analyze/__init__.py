@@ -502,7 +502,9 @@ class GitTree:
 def _open_repo(repo_or_path):
     import git
 
-    return repo_or_path if isinstance(repo_or_path, git.Repo) else git.Repo(str(repo_or_path))
+    from skillforge.gitio import open_repo
+
+    return repo_or_path if isinstance(repo_or_path, git.Repo) else open_repo(repo_or_path)
 
 
 def analyze_commit_patch(repo_path, commit: str, patch_text: str) -> Analysis:

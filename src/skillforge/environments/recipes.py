@@ -33,15 +33,14 @@ keeps the first that passes).
 from __future__ import annotations
 
 import re
-import subprocess
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from skillforge.gitio import CommitInfo
 from skillforge.schema import EnvRecipe
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.+-Z]*)?")
@@ -195,48 +194,6 @@ def load_recipes(directory: str | Path) -> dict[str, EnvRecipe]:
 
 
 # --------------------------------------------------------------------------- commit ranges
-
-
-@dataclass
-class CommitInfo:
-    """What a recipe range is matched against."""
-
-    sha: str
-    date: datetime | None = None
-    version: str | None = None  # of the nearest release tag at or before the commit
-    contains: Callable[[str], bool] | None = None  # whether the commit has the given commit in its history
-
-
-def git_commit_info(repo_dir: str | Path, commit: str) -> CommitInfo:
-    """``CommitInfo`` of ``commit`` in a local clone (``git describe --tags`` for the version)."""
-    git = ["git", "-C", str(repo_dir)]
-
-    def out(*args: str) -> str | None:
-        proc = subprocess.run([*git, *args], capture_output=True, text=True)
-        return proc.stdout.strip() if proc.returncode == 0 else None
-
-    when = out("show", "-s", "--format=%cI", f"{commit}^{{commit}}")
-    tags = out("tag", "--merged", commit, "--sort=-creatordate") or ""
-    version = next((v for t in tags.splitlines() if (v := _tag_version(t))), None)
-
-    def contains(other: str) -> bool:
-        return subprocess.run([*git, "merge-base", "--is-ancestor", other, commit],
-                              capture_output=True).returncode == 0
-
-    return CommitInfo(commit, datetime.fromisoformat(when) if when else None, version, contains)
-
-
-def _tag_version(tag: str) -> str | None:
-    """``v1.2.3`` / ``1.2.3`` / ``project-1.2`` -> a PEP 440 version, or None."""
-    from packaging.version import InvalidVersion, Version
-
-    m = re.search(r"(\d+(?:\.\d+)+(?:[._-]?(?:a|b|rc|post|dev)\.?\d*)*)$", tag.strip())
-    if not m:
-        return None
-    try:
-        return str(Version(m.group(1)))
-    except InvalidVersion:
-        return None
 
 
 def _as_date(value: str) -> datetime | None:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from skillforge.environments.infer import infer_recipes
-from skillforge.environments.recipes import RecipeVariant, git_commit_info, load_recipe_book, select_recipe
+from skillforge.environments.recipes import RecipeVariant, load_recipe_book, select_recipe
+from skillforge.gitio import commit_info
 from skillforge.execution.backend import Backend, Environment, environment_name
 from skillforge.execution.runner import LocalRunner, Runner
 from skillforge.execution.spec import InfraError, RunSpec
@@ -149,7 +150,7 @@ class Resolver:
             return self.explicit[repo]
         variants = self.recipe_book().get(repo)
         if variants:
-            return select_recipe(variants, git_commit_info(self.repos(repo).path, commit))
+            return select_recipe(variants, commit_info(self.repos(repo).path, commit))
         return None
 
     def recorded(self, key: str) -> EnvRecipe | None:
@@ -166,7 +167,7 @@ class Resolver:
             data = handle.read(commit, path)
             return data.decode("utf-8", "replace") if data is not None else None
 
-        return infer_recipes(read, list(handle.files(commit)), commit_date=git_commit_info(handle.path, commit).date)
+        return infer_recipes(read, list(handle.files(commit)), commit_date=commit_info(handle.path, commit).date)
 
     def plan(self, request: EnvRequest) -> tuple[list[EnvRecipe], str]:
         """The recipes to try for a request and where they come from: explicit, recorded or inferred."""

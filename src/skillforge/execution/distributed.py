@@ -31,6 +31,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,8 @@ def _collect_logs(root: Path) -> dict[str, bytes]:
 
 def _rewrite(obj: Any, old: str, new: str) -> Any:
     """``obj`` with ``old`` replaced by ``new`` in every string (dataclasses, lists, dicts)."""
+    if isinstance(obj, Enum):  # a triage class is text, but never a path
+        return obj
     if isinstance(obj, str):
         return obj.replace(old, new)
     if isinstance(obj, list):

@@ -39,7 +39,8 @@ import docker.errors
 import docker.types
 import requests.exceptions
 
-from skillforge.settings import CA_MOUNT, DEBIAN_SUITES, Settings, redact
+from skillforge.gitio import redact
+from skillforge.settings import CA_MOUNT, DEBIAN_SUITES, Settings
 from skillforge.execution import InfraError
 from skillforge.schema import EnvRecipe
 
@@ -600,6 +601,11 @@ class ImageInfo:
 
 def _layers(image) -> list[str]:
     return list((image.attrs.get("RootFS") or {}).get("Layers") or [])
+
+
+def image_tags(client) -> set[str]:
+    """Every tag the engine has (skillforge's or not)."""
+    return {t for img in client.images.list() for t in img.tags}
 
 
 def list_images(client, *, kind: str | None = None) -> list[ImageInfo]:

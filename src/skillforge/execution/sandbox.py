@@ -38,7 +38,6 @@ import os
 import re
 import shlex
 import signal
-import subprocess
 import tarfile
 import threading
 import time
@@ -52,7 +51,8 @@ import docker.errors
 from docker.types import LogConfig
 import requests.exceptions
 
-from skillforge.settings import Settings, redact
+from skillforge.gitio import GitError, redact, tree_tar
+from skillforge.settings import Settings
 from skillforge.execution import InfraError, RunResult, RunSpec
 from skillforge.execution.images import (
     LABEL_KIND, LABEL_LAYOUT, LABEL_OWNER, LAYOUT, PRODUCTS_TAR, TESTBED, TRACKED_FILES, build_tar,
@@ -85,48 +85,13 @@ class EnvInfo:
 
 
 def git_tree_tar(repo_dir: str | Path, commit: str) -> bytes:
-    """A tar of the tree of ``commit`` in the git repository ``repo_dir``.
-
-    Like ``git archive --format=tar <commit>`` but ignoring ``.gitattributes``:
-    ``export-ignore`` (which some projects put on their tests) and
-    ``export-subst`` do not apply. Submodules are left out, as ``git archive``
-    does. File times are the commit time.
-    """
-    git = ["git", "-C", str(repo_dir)]
+    """A tar of the tree of ``commit`` (``gitio.tree_tar``: ``.gitattributes`` ignored, so
+    ``export-ignore`` on tests does not hide them); a commit that cannot be read is an
+    infrastructure error of class ``source``."""
     try:
-        when = int(subprocess.run([*git, "show", "-s", "--format=%ct", f"{commit}^{{commit}}"], capture_output=True,
-                                  check=True, text=True).stdout.strip() or 0)
-        listing = subprocess.run([*git, "ls-tree", "-r", "-z", "--full-tree", commit], capture_output=True,
-                                 check=True).stdout
-    except subprocess.CalledProcessError as exc:
-        raise InfraError(f"cannot read commit {commit} in {repo_dir}: {exc.stderr!r}", triage="source") from exc
-    entries = []
-    for record in listing.split(b"\0"):
-        if not record:
-            continue
-        meta, path = record.split(b"\t", 1)
-        mode, kind, sha = meta.split()
-        if kind == b"blob":
-            entries.append((mode, sha, os.fsdecode(path)))
-    blobs = subprocess.run([*git, "cat-file", "--batch"], input=b"".join(sha + b"\n" for _, sha, _ in entries),
-                           capture_output=True, check=True).stdout
-    buf = io.BytesIO()
-    pos = 0
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for mode, _sha, path in entries:
-            end = blobs.index(b"\n", pos)
-            size = int(blobs[pos:end].split()[2])
-            data = blobs[end + 1: end + 1 + size]
-            pos = end + 1 + size + 1
-            info = tarfile.TarInfo(path)
-            info.mtime = when
-            if mode == b"120000":
-                info.type, info.linkname, info.mode = tarfile.SYMTYPE, os.fsdecode(data), 0o777
-                tar.addfile(info)
-            else:
-                info.size, info.mode = size, 0o755 if mode == b"100755" else 0o644
-                tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+        return tree_tar(repo_dir, commit)
+    except GitError as exc:
+        raise InfraError(f"cannot read commit {commit} in {repo_dir}: {exc}", triage="source") from exc
 
 
 class _TarCache:

@@ -25,8 +25,9 @@ batch API, PUT, verify, commit).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+from skillforge.gitio import redact_url
 
 DEFAULT_COMMIT_MESSAGE = "Upload dataset with skillforge"
 MISSING_TOKEN = (
@@ -37,11 +38,6 @@ MISSING_TOKEN = (
 
 class HubError(RuntimeError):
     """Publishing failed; the message says why and what to do."""
-
-
-def redact_url(url: str) -> str:
-    """A URL without any credentials in it (``https://user:secret@host`` -> ``https://***@host``)."""
-    return re.sub(r"(?<=://)[^/@\s]+@", "***@", url)
 
 
 def _explain(exc: Exception, repo_id: str, endpoint: str) -> str:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skillforge.gitio import RepoError
+from skillforge.gitio import RepoError, open_repo
 from skillforge.schema import Analysis, Outcome, PullRecord, Triage
 from skillforge.stages.config import AnalyzeConfig, resolve_path
 from skillforge.workspace import KEPT_STAGES, Workspace
@@ -84,16 +84,11 @@ class Analyzer:
         self._configs: dict[tuple, object] = {}
 
     def repo(self, name: str):
-        import git
-
         if name not in self._repos:
             location = self.ws.repo_location(name)
             if not location:
                 raise RepoError(f"repository {name} has no local clone recorded in the workspace; mine it first")
-            try:
-                self._repos[name] = git.Repo(location)
-            except (git.NoSuchPathError, git.InvalidGitRepositoryError) as e:
-                raise RepoError(f"repository {name}: {location} is not a git repository") from e
+            self._repos[name] = open_repo(location, name)
         return self._repos[name]
 
     def tree(self, repo: str, commit: str):

@@ -26,8 +26,11 @@ class RunSummary:
 
 
 def run_recipe(recipe: RunRecipe, ws: Workspace, *, settings: Settings | None = None,
-               progress: Progress | None = None) -> RunSummary:
+               progress: Progress | None = None, export_dir=None) -> RunSummary:
+    """Every stage of the recipe; ``export_dir`` overrides the recipe's ``export.out``."""
     progress = progress or (lambda phase, msg: None)
+    if export_dir is not None:
+        recipe = recipe.model_copy(update={"export": recipe.export.model_copy(update={"out": str(export_dir)})})
     base = recipe.base
     mined = mine.run(ws, recipe.mine, progress, sources=recipe.sources, base=base)
     analyzed = analyze.run(ws, recipe.filters, progress, base=base)
