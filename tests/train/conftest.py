@@ -115,8 +115,9 @@ def sample_dataset(tmp_path_factory) -> SampleDataset:
     recipe = load_run_recipe(ROOT / "recipes" / "sample.yaml")
     # one run per execution is enough here (flakiness is the validation tests' concern)
     recipe.validate_ = recipe.validate_.model_copy(update={"reruns": 1})
-    summary = run_recipe(recipe, Workspace(root / "ws"), export_dir=root / "dataset")
-    assert summary.exported.rows.get("editing"), summary.exported.rows
+    recipe.export = recipe.export.model_copy(update={"out": str(root / "dataset")})
+    summary = run_recipe(recipe, Workspace(root / "ws"))
+    assert summary.exported.exported.rows.get("editing"), summary.exported.exported.rows
     return SampleDataset(workspace=root / "ws", dataset=root / "dataset")
 
 

@@ -8,7 +8,7 @@ import pytest
 from unidiff import PatchSet
 
 from skillforge.execution import InfraError
-from skillforge.skills import REGISTRY
+from skillforge.skills import REGISTRY, score_context
 from skillforge.train.data import load_skill_instances
 from skillforge.train.env import SessionFactory, SkillEnvironment, ToolError
 from skillforge.train.rewards import SkillReward
@@ -53,7 +53,7 @@ def row(inst) -> dict:
 
 
 def score(inst, answer: str, backend, label: str) -> float:
-    ctx = backend.context(inst.environment, f"test-env/{inst.instance_id}/{label}")
+    ctx = score_context(backend, inst.environment, f"test-env/{inst.instance_id}/{label}")
     return REGISTRY[inst.skill].score(inst, answer, ctx).value
 
 
@@ -73,7 +73,7 @@ def test_tools_fix_the_checkout_and_the_scorer_sees_it(editing, backend, docker_
     shown = env.bash(f"cat {edits[0][0]}")
     assert edits[0][2].strip().splitlines()[0] in shown
 
-    answer = env._final_answer("I fixed it.")
+    answer = env.checkout.final_answer("I fixed it.")
     assert answer.startswith("diff --git"), answer[:200]
     assert score(inst, answer, backend, "fixed") == 1.0
 
@@ -86,9 +86,9 @@ def test_tools_fix_the_checkout_and_the_scorer_sees_it(editing, backend, docker_
     # a fresh rollout starts from the base commit again: nothing changed, the final message is the answer
     env.reset(**row(inst))
     assert env.bash("git status --short").strip() == "[exit status 0]"
-    assert env._final_answer("no change") == "no change"
-    assert score(inst, env._final_answer("no change"), backend, "unchanged") == 0.0
-    env._close()
+    assert env.checkout.final_answer("no change") == "no change"
+    assert score(inst, env.checkout.final_answer("no change"), backend, "unchanged") == 0.0
+    env.checkout.close()
 
 
 def test_tool_errors_and_limits(editing, backend, docker_labels):
@@ -114,8 +114,8 @@ def test_tool_errors_and_limits(editing, backend, docker_labels):
     assert "[exit status 0]" not in env.bash("python -c \"import urllib.request as u; u.urlopen('http://pypi.org', timeout=2)\"")
     assert env.bash("id -u").startswith("1000")
     # a new file is part of the answer diff
-    assert "b/notes/new.txt" in env._final_answer("")
-    env._close()
+    assert "b/notes/new.txt" in env.checkout.final_answer("")
+    env.checkout.close()
 
 
 def test_unknown_environment_is_an_infrastructure_error(editing, backend):

@@ -54,8 +54,8 @@ def test_pool_timeout_scores_are_abandoned_not_awaited():
     started = time.monotonic()
     results = pool.run([lambda: time.sleep(5), lambda: 7])
     assert time.monotonic() - started < 3
-    from skillforge.train.rewards import _TIMEOUT
+    from skillforge.train.rewards import TIMED_OUT
 
-    assert results[0] is _TIMEOUT and results[1].result() == 7
+    assert results[0] is TIMED_OUT and results[1].result() == 7
     assert pool.take_utilization() == 1.0
     pool.shutdown()

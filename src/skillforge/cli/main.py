@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from skillforge.cli.options import config_flags, make_config
 from skillforge.cli.render import (
-    console, err_console, phase_progress, render_validation, report_tables, swebench_tables,
+    console, doctor_table, err_console, eval_table, export_table, human_size, images_table, mined_table,
+    phase_progress, render_validation, report_tables, swebench_tables,
 )
 from skillforge.stages.config import AnalyzeConfig, ExportConfig, MineConfig, SourceSpec, ValidateConfig
 
@@ -68,11 +68,7 @@ def mine(
     except ValueError as e:
         fail(str(e))
     for mined in summary.local:
-        table = Table(title=f"Mined {mined.repo}")
-        for col in ("PRs found", "new", "already in workspace"):
-            table.add_column(col, justify="right")
-        table.add_row(str(mined.prs_found), str(mined.prs_new), str(mined.prs_existing))
-        console.print(table)
+        console.print(mined_table(mined))
     for report in summary.github:
         console.print(report.report())
 
@@ -196,12 +192,7 @@ def export(
         summary = export_stage.run(ws, config)
     except HubError as e:
         fail(f"{e} (the export in {config.out} is complete; rerun with --push-to-hub to publish it)")
-    table = Table(title=f"Exported to {config.out} ({config.format})")
-    table.add_column("config" if config.format == "hf" else "skill")
-    table.add_column("rows", justify="right")
-    for skill, n in summary.exported.rows.items():
-        table.add_row(skill, str(n))
-    console.print(table)
+    console.print(export_table(summary.exported, config.format))
     if summary.pushed:
         console.print(f"published {config.push_to_hub}: {summary.pushed}")
 
@@ -275,13 +266,7 @@ def eval_(
     except EvalError as e:
         fail(str(e))
     data = result.to_json()
-    table = Table(title=f"Evaluation of {dataset} (Avg@{k})")
-    for col, justify in (("skill", "left"), ("score", "right"), ("instances", "right"), ("missing", "right"), ("errors", "right")):
-        table.add_column(col, justify=justify)
-    for name, r in data["skills"].items():
-        table.add_row(name, f"{r['score']:.3f}", str(r["n"]), str(r["missing"]), str(r["errors"]))
-    table.add_row("[bold]overall", f"[bold]{data['overall']:.3f}", "", "", "")
-    console.print(table)
+    console.print(eval_table(data, f"Evaluation of {dataset} (Avg@{k})"))
     for error in data["errors"][:10]:
         err_console.print(f"[yellow]scoring error:[/] {error}")
     if report is not None:
@@ -309,14 +294,6 @@ def images_base(
     console.print(f"[green]ready:[/] {tag}")
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
-
-
 @images_app.command("ls")
 def images_ls(
     repo: Annotated[Optional[str], typer.Option(help="only this repository's env images (owner/name)")] = None,
@@ -332,21 +309,11 @@ def images_ls(
         fail(str(e))
     if repo:
         images = [i for i in images if i.kind == "base" or i.repo == repo]
-    table = Table(title="skillforge images")
-    table.add_column("image", overflow="fold")
-    for col in ("kind", "python", "own", "size", "in use", "created"):
-        table.add_column(col, justify="right" if col in ("own", "size", "in use") else "left", no_wrap=True)
-    old_layout = False
-    for i in images:
-        stale = i.kind == "env" and not i.layout
-        old_layout |= stale
-        table.add_row(i.tag + (" *" if stale else ""), i.kind, i.python, _size(i.own), _size(i.size),
-                      str(i.containers or ""), i.created[:16].replace("T", " "))
-    console.print(table)
+    console.print(images_table(images))
     envs = {i.id for i in images if i.kind == "env"}
     console.print(f"{len(envs)} env images, {len({i.id for i in images if i.kind == 'base'})} base images; "
-                  f"disk: {_size(disk_usage(images))} (own = layers on top of the base image; base layers counted once)")
-    if old_layout:
+                  f"disk: {human_size(disk_usage(images))} (own = layers on top of the base image; base layers counted once)")
+    if any(i.kind == "env" and not i.layout for i in images):
         console.print("* built by an older skillforge: rebuilt when next used; `skillforge images prune` removes it")
 
 
@@ -379,7 +346,7 @@ def images_prune(
     verb = "would remove" if dry_run else "removed"
     for tag in removed:
         console.print(f"{verb} {tag}")
-    console.print(f"{verb} {len(removed)} images ({_size(reclaimed)}"
+    console.print(f"{verb} {len(removed)} images ({human_size(reclaimed)}"
                   f"{', plus the base image layers' if all_images and any(i.kind == 'base' for i in gone) else ''})"
                   + (f"; removed {containers} leftover containers" if containers else ""))
 
@@ -390,13 +357,7 @@ def doctor(workspace: Annotated[Optional[Path], typer.Option("--workspace", "-w"
     from skillforge.doctor import run_checks
 
     checks = run_checks(workspace)
-    table = Table(title="skillforge doctor")
-    for col in ("check", "status", "detail", "fix"):
-        table.add_column(col)
-    for c in checks:
-        status = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]optional[/]")
-        table.add_row(c.name, status, c.detail, "" if c.ok else c.fix)
-    console.print(table)
+    console.print(doctor_table(checks))
     if any(not c.ok and c.required for c in checks):
         raise typer.Exit(1)
 

@@ -64,7 +64,7 @@ def config_flags(*models: type[BaseModel], skip: tuple[str, ...] = (), rename: d
                     or field.default_factory is not None else None
                 help_text = field.description or ""
                 if _default_text(default) and kind is not bool:
-                    help_text += f" [default: {_default_text(default)}]"
+                    help_text += f" (default: {_default_text(default)})"
                 if kind is bool:
                     option = typer.Option(f"{flag}/--no-{flag[2:]}", help=help_text, show_default=False)
                 else:

@@ -140,3 +140,63 @@ def swebench_tables(summary) -> tuple[Table, Table]:
                        ("PASS_TO_PASS", summary.with_given_p2p, summary.p2p_match)):
         agree.add_row(name, str(n), str(m), f"{m / n:.0%}" if n else "-")
     return outcome, agree
+
+
+def mined_table(mined) -> Table:
+    table = Table(title=f"Mined {mined.repo}")
+    for col in ("PRs found", "new", "already in workspace"):
+        table.add_column(col, justify="right")
+    table.add_row(str(mined.prs_found), str(mined.prs_new), str(mined.prs_existing))
+    return table
+
+
+def export_table(exported, format: str) -> Table:
+    table = Table(title=f"Exported to {exported.out} ({format})")
+    table.add_column("config" if format == "hf" else "skill")
+    table.add_column("rows", justify="right")
+    for skill, n in exported.rows.items():
+        table.add_row(skill, str(n))
+    return table
+
+
+def eval_table(data: dict, title: str) -> Table:
+    """``skillforge eval``: per skill, the score (Avg@k), instances, missing predictions and errors."""
+    table = Table(title=title)
+    for col, justify in (("skill", "left"), ("score", "right"), ("instances", "right"), ("missing", "right"),
+                         ("errors", "right")):
+        table.add_column(col, justify=justify)
+    for name, r in data["skills"].items():
+        table.add_row(name, f"{r['score']:.3f}", str(r["n"]), str(r["missing"]), str(r["errors"]))
+    table.add_row("[bold]overall", f"[bold]{data['overall']:.3f}", "", "", "")
+    return table
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def images_table(images) -> Table:
+    """``skillforge images ls``; an env image built by an older skillforge is starred."""
+    table = Table(title="skillforge images")
+    table.add_column("image", overflow="fold")
+    for col in ("kind", "python", "own", "size", "in use", "created"):
+        table.add_column(col, justify="right" if col in ("own", "size", "in use") else "left", no_wrap=True)
+    for i in images:
+        stale = i.kind == "env" and not i.layout
+        table.add_row(i.tag + (" *" if stale else ""), i.kind, i.python, human_size(i.own), human_size(i.size),
+                      str(i.containers or ""), i.created[:16].replace("T", " "))
+    return table
+
+
+def doctor_table(checks) -> Table:
+    table = Table(title="skillforge doctor")
+    for col in ("check", "status", "detail", "fix"):
+        table.add_column(col)
+    for c in checks:
+        status = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]optional[/]")
+        table.add_row(c.name, status, c.detail, "" if c.ok else c.fix)
+    return table

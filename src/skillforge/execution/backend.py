@@ -17,11 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from skillforge.execution.cache import CachedExecutor, RunStore
 from skillforge.execution.spec import Executor, InfraError
 from skillforge.schema import EnvRecipe, repo_slug
 from skillforge.settings import Settings
+
+if TYPE_CHECKING:
+    from skillforge.execution.session import Session
 
 ENVIRONMENTS_FILE = "environments.json"
 
@@ -184,3 +188,31 @@ class Backend:
         close = getattr(getattr(ex, "inner", None), "close", None)
         if callable(close):
             close()
+
+    # -- interactive sessions ---------------------------------------------
+    def open_session(self, environment: str, commit: str, *, label: str = "") -> "Session":
+        """A checkout of ``environment``'s repository at ``commit`` to act in
+        (``execution.session.Session``: run a command, read and write files, diff,
+        close), in a sealed container of its own: network off, unprivileged, limited,
+        labelled ``skillforge.kind=session`` with ``label``. The executor's own
+        ``open_session(environment, commit)`` when it offers one (a warm pool).
+        The caller closes it; an unknown environment or an unreadable commit is an
+        ``InfraError``."""
+        from skillforge.execution.sandbox import DockerExecutor
+        from skillforge.execution.session import DockerSession
+
+        inner = self.executor.inner
+        opener = getattr(inner, "open_session", None)
+        if callable(opener):
+            return opener(environment, commit)
+        info = self.ensure(environment)
+        if isinstance(inner, DockerExecutor):
+            source = inner.source(info.repo, commit)  # the executor's cache of source trees
+        else:
+            try:
+                source = self.repos(info.repo).archive(commit)
+            except InfraError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of the repository lookup
+                raise InfraError(f"no source tree for {info.repo}@{commit}: {exc}", triage="source") from exc
+        return DockerSession(self.client, self.settings, info.image, source, environment=environment, label=label)

@@ -4,46 +4,36 @@ through two tools, ``bash`` and ``str_replace``, and is scored at the end.
 ``SkillEnvironment`` follows TRL's ``environment_factory`` contract
 (``GRPOTrainer(environment_factory=...)``): ``reset(**row)`` prepares a rollout
 and returns text appended to the prompt; its public methods are the tools
-(typed, with Google-style docstrings that become their JSON schemas); the
-skill rewards read the final answer from it (``_final_answer``). The last
-assistant message is the answer, except for editing and test generation, where
-the changes made to the checkout (``git diff``) are, when there are any.
+(typed, with Google-style docstrings that become their JSON schemas), so
+nothing else of it is a public method. skillforge's side of a rollout is its
+``checkout`` (a ``Checkout``): the skill rewards read the final answer from it
+(``checkout.final_answer(text)``). The last assistant message is the answer,
+except for editing and test generation, where the changes made to the checkout
+(``git diff``) are, when there are any. ``EnvironmentFactory`` makes the
+environments for TRL and closes every checkout they hold at the end.
 
-A rollout's checkout is a container from the instance's environment image,
-network off, all capabilities dropped, as the unprivileged user, with the
-repository at the instance's base commit in ``/testbed`` (a git baseline commit
-records it, so the final diff is exact). Scoring never happens in that
-container: the answer goes to the skill's scorer, which runs in fresh
-containers through the Backend's executor. Containers start in the background
-at ``reset`` and are removed at the next ``reset`` or at ``_close``.
-
-Sessions come from a ``SessionFactory``; the default starts Docker containers
-through the Backend (its client, settings and images). An executor that keeps
-warm containers may offer ``open_session(environment, commit)`` returning an
-object with the ``Session`` methods; the factory uses it when present.
+A rollout's checkout is an execution session (``Backend.open_session``): a
+container from the instance's environment image, network off, all capabilities
+dropped, as the unprivileged user, with the repository at the instance's base
+commit in ``/testbed``. Scoring never happens in that container: the answer
+goes to the skill's scorer, which runs in fresh containers through the
+Backend's executor. Sessions open in the background at ``reset`` and are
+closed at the next ``reset`` or by ``Checkout.close``.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import posixpath
-import shlex
 import threading
-import uuid
-import weakref
-from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
 
-from skillforge.execution import InfraError
+from skillforge.execution import Session, SessionError
 from skillforge.schema import Instance
 from skillforge.skills import REGISTRY
 
 TESTBED = "/testbed"
 DIFF_SKILLS = ("editing", "test_generation")
-EXCLUDES = ["__pycache__/", "*.pyc", ".pytest_cache/", "*.egg-info/", ".mypy_cache/", ".tox/", ".coverage"]
-GIT = "git -c user.name=skillforge -c user.email=skillforge@localhost -c core.quotepath=off -c commit.gpgsign=false"
 
 INSTRUCTIONS = {
     "localization": "Explore the repository with the tools, then give your answer in the format asked above.",
@@ -62,141 +52,15 @@ class ToolError(ValueError):
     """A tool used the wrong way (the message goes back to the policy)."""
 
 
-class Session(Protocol):
-    def exec(self, command: str, timeout: int) -> tuple[int | None, str]: ...
-    def read(self, path: str) -> bytes | None: ...
-    def write(self, path: str, data: bytes) -> None: ...
-    def close(self) -> None: ...
-
-
-_LIVE: "weakref.WeakSet[DockerSession]" = weakref.WeakSet()
-
-
-@atexit.register
-def _close_all() -> None:
-    for session in list(_LIVE):
-        with contextlib.suppress(Exception):
-            session.close()
-
-
-class DockerSession:
-    """One long-lived sandbox container holding a checkout in /testbed."""
-
-    def __init__(self, client, settings, image: str, source_tar: bytes, *, environment: str = "", label: str = ""):
-        from docker.types import LogConfig
-
-        from skillforge.execution.images import LABEL_KIND, TRACKED_FILES, build_tar
-
-        self.client = client
-        self.settings = settings
-        self.user = settings.container_user
-        user = self.user.split(":")
-        self._uid = int(user[0]) if user[0].isdigit() else 1000
-        self._gid = int(user[1]) if len(user) > 1 and user[1].isdigit() else self._uid
-        self._lock = threading.Lock()
-        self.container = client.containers.create(
-            image, command=["sleep", "infinity"], user=self.user, working_dir=TESTBED, network_mode="none",
-            mem_limit=settings.mem_limit, memswap_limit=settings.mem_limit, nano_cpus=settings.nano_cpus,
-            pids_limit=settings.pids_limit, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-            tmpfs={"/tmp": "rw,nosuid,nodev,size=512m,mode=1777"}, init=True, detach=True,
-            log_config=LogConfig(type="json-file", config={"max-size": "1m", "max-file": "1"}),
-            environment={"TMPDIR": "/tmp", "HOME": "/tmp"}, name=f"sf-session-{uuid.uuid4().hex[:12]}",
-            labels={LABEL_KIND: "session", "skillforge.environment": environment[:200], "skillforge.label": label[:200]},
-        )
-        _LIVE.add(self)
-        try:
-            self.container.put_archive("/", build_tar({"sf/src.tar": source_tar}, uid=self._uid, gid=self._gid,
-                                                      dirs=["sf"]))
-            self.container.start()
-            excludes = "\\n".join(EXCLUDES)
-            setup = (
-                "set -eu\n"
-                f"cd {TESTBED}\n"
-                f"if [ -f {TRACKED_FILES} ]; then\n"
-                f"  xargs -0 -r rm -f -- < {TRACKED_FILES}\n"
-                f"  find {TESTBED} -mindepth 1 -depth -type d -empty -delete 2>/dev/null || true\n"
-                "else\n"
-                f"  find {TESTBED} -mindepth 1 -maxdepth 1 ! -name '*.egg-info' -exec rm -rf {{}} +\n"
-                "fi\n"
-                f"tar -xf /sf/src.tar -C {TESTBED} --no-same-owner\n"
-                "rm -f /sf/src.tar\n"
-                "git init -q\n"
-                f"printf '{excludes}\\n' >> .git/info/exclude\n"
-                f"{GIT} add -A\n"
-                f"{GIT} commit -q --no-verify --allow-empty -m baseline\n"
-            )
-            code, output = self.exec(setup, timeout=600)
-            if code != 0:
-                raise InfraError(f"cannot prepare the checkout in {image}: {output[-2000:]}", triage="sandbox")
-        except Exception:
-            self.close()
-            raise
-
-    def exec(self, command: str, timeout: int) -> tuple[int | None, str]:
-        argv = ["timeout", "-k", "5", str(int(timeout)), "bash", "-c", command]
-        result = self.container.exec_run(argv, user=self.user, workdir=TESTBED, demux=False)
-        output = (result.output or b"").decode("utf-8", "replace")
-        code = result.exit_code
-        return (None if code in (124, 137) else code), output
-
-    def read(self, path: str) -> bytes | None:
-        from skillforge.execution.images import read_archive_file
-
-        return read_archive_file(self.container, path)
-
-    def write(self, path: str, data: bytes) -> None:
-        from skillforge.execution.images import build_tar
-
-        with self._lock:
-            self.container.put_archive("/sf", build_tar({"write.tmp": data}, uid=self._uid, gid=self._gid))
-            target = shlex.quote(path)
-            code, output = self.exec(f"mkdir -p \"$(dirname {target})\" && cat /sf/write.tmp > {target} "
-                                     "&& rm -f /sf/write.tmp", timeout=60)
-        if code != 0:
-            raise ToolError(f"cannot write {path}: {output.strip()}")
-
-    def close(self) -> None:
-        from skillforge.execution.images import remove_container
-
-        container, self.container = getattr(self, "container", None), None
-        if container is not None:
-            with contextlib.suppress(Exception):
-                remove_container(container)
-        _LIVE.discard(self)
-
-
 class SessionFactory:
-    """Opens a checkout of an instance: through the executor's ``open_session``
-    when it has one, else a ``DockerSession`` from the Backend's image."""
+    """Opens the checkout of an instance: an execution session of its environment
+    at its base commit (``Backend.open_session``)."""
 
-    def __init__(self, backend, *, tar_cache: int = 8):
+    def __init__(self, backend):
         self.backend = backend
-        self._tars: OrderedDict[tuple[str, str], bytes] = OrderedDict()
-        self._tar_cache = tar_cache
-        self._lock = threading.Lock()
-
-    def _source(self, repo: str, commit: str) -> bytes:
-        key = (repo, commit)
-        with self._lock:
-            if key in self._tars:
-                self._tars.move_to_end(key)
-                return self._tars[key]
-        data = self.backend.repos(repo).archive(commit)
-        with self._lock:
-            self._tars[key] = data
-            while len(self._tars) > self._tar_cache:
-                self._tars.popitem(last=False)
-        return data
 
     def open(self, inst: Instance) -> Session:
-        inner = getattr(self.backend.executor, "inner", None)
-        opener = getattr(inner, "open_session", None)
-        if callable(opener):
-            return opener(inst.environment, inst.base_commit)
-        info = self.backend.ensure(inst.environment)
-        return DockerSession(self.backend.client, self.backend.settings, info.image,
-                             self._source(info.repo, inst.base_commit), environment=inst.environment,
-                             label=inst.instance_id)
+        return self.backend.open_session(inst.environment, inst.base_commit, label=inst.instance_id)
 
 
 _STARTER = ThreadPoolExecutor(max_workers=8, thread_name_prefix="skillforge-session")
@@ -214,9 +78,53 @@ def instance_from_row(row: dict) -> Instance:
     return model.model_validate({k: v for k, v in row.items() if k in model.model_fields and v is not None})
 
 
+class Checkout:
+    """One rollout's checkout: the instance, and its session, opening in the background."""
+
+    def __init__(self, inst: Instance, session: "Future[Session]"):
+        self.instance = inst
+        self._future: Future[Session] | None = session
+
+    @property
+    def closed(self) -> bool:
+        return self._future is None
+
+    def session(self) -> Session:
+        """The session (waiting for it to open); an error opening it is raised here."""
+        future = self._future
+        if future is None:
+            raise ToolError("the checkout is closed")
+        return future.result()
+
+    def diff(self) -> str:
+        """The changes made to the checkout, as ``git diff`` (new files included)."""
+        return self.session().diff()
+
+    def final_answer(self, text: str) -> str:
+        """The answer the skill's scorer gets: the checkout's diff for editing and
+        test generation (when there are changes), else ``text`` (the final message)."""
+        if self.instance.skill in DIFF_SKILLS and self._future is not None:
+            diff = self.diff()
+            if diff.strip():
+                return diff
+        return text
+
+    def close(self) -> None:
+        """Close the session (once it has opened, if it is still opening). Idempotent."""
+        future, self._future = self._future, None
+        if future is None:
+            return
+
+        def close(f: Future) -> None:
+            with contextlib.suppress(Exception):
+                f.result().close()
+
+        future.add_done_callback(close)
+
+
 class SkillEnvironment:
-    """One rollout's checkout (TRL ``environment_factory`` contract). Public
-    methods are the policy's tools; everything else is private."""
+    """One rollout's environment (TRL ``environment_factory`` contract). Its public
+    methods are the policy's tools; skillforge reaches the rollout through ``checkout``."""
 
     def __init__(self, backend=None, *, sessions: SessionFactory | None = None, tool_timeout: int = 60,
                  max_output: int = 8000):
@@ -227,15 +135,14 @@ class SkillEnvironment:
         self._sessions = sessions
         self._tool_timeout = tool_timeout
         self._max_output = max_output
-        self._inst: Instance | None = None
-        self._future: Future | None = None
+        self.checkout: Checkout | None = None  # the current rollout's, from reset on
 
     # -- TRL contract --------------------------------------------------------
     def reset(self, **row) -> str:
-        self._close()
+        if self.checkout is not None:
+            self.checkout.close()
         inst = instance_from_row(row)
-        self._inst = inst
-        self._future = _STARTER.submit(self._sessions.open, inst)
+        self.checkout = Checkout(inst, _STARTER.submit(self._sessions.open, inst))
         return ("\n\nYou have a shell in the repository checkout at /testbed (commit "
                 f"{inst.base_commit[:12]}) through two tools: `bash` runs a command there and `str_replace` replaces "
                 f"one exact occurrence of a string in a file. {INSTRUCTIONS[inst.skill]}")
@@ -270,7 +177,7 @@ class SkillEnvironment:
         if data is None:
             if old_str:
                 raise ToolError(f"{path}: no such file (use an empty old_str to create it)")
-            session.write(full, new_str.encode())
+            _write(session, full, new_str.encode())
             return f"created {path} ({len(new_str.splitlines())} lines)"
         try:
             text = data.decode("utf-8")
@@ -285,7 +192,7 @@ class SkillEnvironment:
             raise ToolError(f"old_str occurs {count} times in {path}; include more context to make it unique")
         at = text.index(old_str)
         updated = text[:at] + new_str + text[at + len(old_str):]
-        session.write(full, updated.encode("utf-8"))
+        _write(session, full, updated.encode("utf-8"))
         first = text[:at].count("\n")
         lines = updated.splitlines()
         lo, hi = max(0, first - 3), min(len(lines), first + new_str.count("\n") + 4)
@@ -304,32 +211,47 @@ class SkillEnvironment:
         return full
 
     def _session(self) -> Session:
-        if self._future is None:
+        if self.checkout is None:
             raise ToolError("no task: the environment was not reset")
-        return self._future.result()
+        return self.checkout.session()
 
-    def _diff(self) -> str:
-        code, output = self._session().exec(f"{GIT} add -A >/dev/null && {GIT} diff --cached --binary HEAD", 300)
-        if code != 0:
-            raise InfraError(f"cannot read the changes of the checkout: {output[-1000:]}", triage="sandbox")
-        return output
 
-    def _final_answer(self, text: str) -> str:
-        """The answer the skill's scorer gets: the checkout's diff for editing and
-        test generation (when there are changes), else the final message."""
-        if self._inst is not None and self._inst.skill in DIFF_SKILLS and self._future is not None:
-            diff = self._diff()
-            if diff.strip():
-                return diff
-        return text
+def _write(session: Session, path: str, data: bytes) -> None:
+    try:
+        session.write(path, data)
+    except SessionError as e:
+        raise ToolError(str(e)) from None
 
-    def _close(self) -> None:
-        future, self._future = self._future, None
-        if future is None:
-            return
 
-        def close(f: Future) -> None:
-            with contextlib.suppress(Exception):
-                f.result().close()
+class EnvironmentFactory:
+    """TRL's ``environment_factory``: each call makes a ``SkillEnvironment`` (TRL
+    keeps and resets them); they share one ``SessionFactory``. ``close()`` closes
+    the checkouts of all it made."""
 
-        future.add_done_callback(close)
+    def __init__(self, backend=None, *, sessions: SessionFactory | None = None, tool_timeout: int = 60,
+                 max_output: int = 8000):
+        if sessions is None:
+            if backend is None:
+                raise ValueError("EnvironmentFactory needs a Backend (or a SessionFactory)")
+            sessions = SessionFactory(backend)
+        self.sessions = sessions
+        self.tool_timeout = tool_timeout
+        self.max_output = max_output
+        self._made: list[SkillEnvironment] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> SkillEnvironment:
+        env = SkillEnvironment(sessions=self.sessions, tool_timeout=self.tool_timeout, max_output=self.max_output)
+        with self._lock:
+            self._made.append(env)
+        return env
+
+    @property
+    def environments(self) -> list[SkillEnvironment]:
+        with self._lock:
+            return list(self._made)
+
+    def close(self) -> None:
+        for env in self.environments:
+            if env.checkout is not None:
+                env.checkout.close()

@@ -21,7 +21,7 @@ import statistics
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +33,11 @@ from skillforge.train.data import instance_from_columns
 
 log = logging.getLogger("skillforge.train")
 
-_TIMEOUT = object()
+TIMED_OUT = object()
+"""What ``ScoringPool.run`` gives for a job abandoned past the timeout."""
+
+
+MAX_ERRORS = 100
 
 
 @dataclass
@@ -42,7 +46,7 @@ class SkillStats:
     timeouts: int = 0
     errors: int = 0
     seconds: float = 0.0
-    last_errors: list[str] = field(default_factory=list)
+    last_errors: list[str] = field(default_factory=list)  # the newest MAX_ERRORS
 
     def to_json(self) -> dict[str, Any]:
         return {"scored": self.scored, "timeouts": self.timeouts, "errors": self.errors,
@@ -71,6 +75,19 @@ class ScoringPool:
         with self._lock:
             self._busy -= 1
 
+    def record(self, skill: str, *, latencies: Iterable[float] = (), timeouts: int = 0,
+               errors: Iterable[str] = ()) -> None:
+        """Count what one reward call of ``skill`` did: the scores' latencies (seconds),
+        the scores abandoned past the timeout, and a message per failed score."""
+        latencies, errors = list(latencies), list(errors)
+        with self._lock:
+            stats = self.stats[skill]
+            stats.scored += len(latencies)
+            stats.seconds += sum(latencies)
+            stats.timeouts += timeouts
+            stats.errors += len(errors)
+            stats.last_errors = (stats.last_errors + errors)[-MAX_ERRORS:]
+
     def take_utilization(self) -> float:
         """Peak share of busy scorer slots since the last call."""
         with self._lock:
@@ -79,7 +96,7 @@ class ScoringPool:
 
     def run(self, jobs: list[Callable[[], Any]]) -> list[Any]:
         """Run ``jobs`` in the pool; a job still running ``timeout`` seconds after it
-        started is abandoned and reported as ``TIMEOUT`` (its container has its own limit)."""
+        started is abandoned and reported as ``TIMED_OUT`` (its container has its own limit)."""
         started: dict[int, float] = {}
         futures: list[Future] = []
 
@@ -106,7 +123,7 @@ class ScoringPool:
                     results[i] = fut  # the caller reads result/exception
                 elif i in started and now - started[i] > self.timeout:
                     pending.discard(i)
-                    results[i] = _TIMEOUT
+                    results[i] = TIMED_OUT
             if not pending:
                 break
             deadlines = [started[i] + self.timeout - now for i in pending if i in started]
@@ -158,7 +175,7 @@ class _BackendExecutor:
         self.backend = backend
 
     def run(self, environment, spec, *, log_name=None):
-        return self.backend.executor.run(environment, spec, log_name=log_name)
+        return self.backend.executor_for().run(environment, spec, log_name=log_name)
 
 
 class SkillReward:
@@ -192,7 +209,6 @@ class SkillReward:
         out: list[float | None] = [None] * len(completions)
         if not rows:
             return out
-        stats = self.pool.stats[self.skill]
         texts = {i: completion_text(completions[i]) for i in rows}
         envs = {i: (environments[i] if environments else None) for i in rows}
         seen: dict[str, int] = defaultdict(int)
@@ -206,8 +222,8 @@ class SkillReward:
         def job(i: int) -> Callable[[], tuple[float, float]]:
             def run() -> tuple[float, float]:
                 t0 = time.monotonic()
-                env = envs[i]
-                answer = env._final_answer(texts[i]) if hasattr(env, "_final_answer") else texts[i]
+                checkout = getattr(envs[i], "checkout", None)  # an agentic rollout's (train.env.Checkout)
+                answer = checkout.final_answer(texts[i]) if checkout is not None else texts[i]
                 value = self._score(insts[i], answer, labels[i])
                 return value, time.monotonic() - t0
             return run
@@ -223,11 +239,12 @@ class SkillReward:
                 except Exception as e:  # noqa: BLE001 - reported below like a pooled failure
                     fut.set_exception(e)
                 results.append(fut)
-        latencies = []
-        timeouts = errors = 0
+        latencies: list[float] = []
+        failures: list[str] = []
+        timeouts = 0
         for i, res in zip(rows, results):
             iid = columns["instance_id"][i]
-            if res is _TIMEOUT:
+            if res is TIMED_OUT:
                 out[i] = 0.0
                 timeouts += 1
                 log.warning("%s: scoring took longer than %.0fs; scored 0 (logs under train/%s)", iid,
@@ -239,18 +256,13 @@ class SkillReward:
                 out[i] = float(value)
                 latencies.append(seconds)
                 continue
-            errors += 1
             where = getattr(exc, "log_path", None)
             message = f"{iid}: scoring failed: {exc}" + (f" (see {where})" if where else "")
-            stats.last_errors.append(message)
+            failures.append(message)
             log.warning(message)
             if not isinstance(exc, InfraError):
                 log.debug("scorer exception", exc_info=exc)
-        with self.pool._lock:
-            stats.scored += len(latencies)
-            stats.seconds += sum(latencies)
-            stats.timeouts += timeouts
-            stats.errors += errors
+        self.pool.record(self.skill, latencies=latencies, timeouts=timeouts, errors=failures)
         if log_metric is not None:
             scored = [(columns["instance_id"][i], out[i]) for i in rows if out[i] is not None]
             frac = zero_spread_fraction([a for a, _ in scored], [b for _, b in scored])
@@ -259,7 +271,7 @@ class SkillReward:
             if latencies:
                 log_metric(f"skills/{self.skill}/latency_s", statistics.fmean(latencies))
             log_metric(f"skills/{self.skill}/timeouts", float(timeouts))
-            log_metric(f"skills/{self.skill}/errors", float(errors))
+            log_metric(f"skills/{self.skill}/errors", float(len(failures)))
             if REGISTRY[self.skill].needs_execution:
                 log_metric("pool/scorer_utilization", self.pool.take_utilization())
                 for name, value in executor_metrics(self.backend).items():

@@ -282,13 +282,10 @@ def train(config: TrainConfig, *, instances: Iterable[Instance] | None = None, b
     rewards = skill_rewards(active, backend=backend, pool=pool)
     environment_factory = None
     if config.mode == "agentic":
-        from functools import partial
+        from skillforge.train.env import EnvironmentFactory
 
-        from skillforge.train.env import SessionFactory, SkillEnvironment
-
-        # one environment per rollout (TRL pools and resets them); they share the source-tree cache
-        environment_factory = partial(SkillEnvironment, sessions=SessionFactory(backend),
-                                      tool_timeout=config.tool_timeout)
+        # one environment per rollout (TRL pools and resets them); the factory closes their checkouts at the end
+        environment_factory = EnvironmentFactory(backend, tool_timeout=config.tool_timeout)
 
     if console is None:
         from rich.console import Console
@@ -315,9 +312,8 @@ def train(config: TrainConfig, *, instances: Iterable[Instance] | None = None, b
         trainer.train(resume_from_checkpoint=resume)
     finally:
         pool.shutdown()
-        for envs in (getattr(trainer, "_environment_pool", None) or {}).values():
-            for env in envs:
-                env._close()
+        if environment_factory is not None:
+            environment_factory.close()
         if backend is not None:
             backend.close()  # a warm pool's containers go now, not at exit
 
