@@ -7,6 +7,7 @@ sessions; the tiny repository's environment image is rebuilt once per session.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -243,8 +244,21 @@ def sample_workspace(sample_source, tmp_path_factory):
 # --------------------------------------------------------------------------- skillforge as users install it
 
 
+@dataclass
+class Installed:
+    """The installed ``skillforge`` command and the environment to run it in (no PYTHONPATH that
+    could put a checkout before the wheel)."""
+
+    command: Path
+    env: dict
+
+    def run(self, *args: str, cwd: Path | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+        return subprocess.run([str(self.command), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                              env=self.env)
+
+
 @pytest.fixture(scope="session")
-def installed_skillforge(tmp_path_factory) -> Path:
+def installed_skillforge(tmp_path_factory) -> Installed:
     """The ``skillforge`` command of a wheel built from this checkout and installed
     (not editable) in a fresh virtual environment. The wheel's dependencies come from
     the test environment's site-packages (a ``.pth`` line, so its editable install of
@@ -267,8 +281,10 @@ def installed_skillforge(tmp_path_factory) -> Path:
     install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
                              capture_output=True, text=True)
     assert install.returncode == 0, install.stdout + install.stderr
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    clean["COLUMNS"] = "200"
     where = subprocess.run([str(python), "-c", "import skillforge, skillforge.resources as r; "
                             "print(skillforge.__file__); print(r.resource_dir('data_cards'))"],
-                           capture_output=True, text=True, cwd=work, check=True).stdout.split()
+                           capture_output=True, text=True, cwd=work, check=True, env=clean).stdout.split()
     assert where[0].startswith(str(env)) and where[1].startswith(str(env)), where  # the wheel, not the checkout
-    return env / "bin" / "skillforge"
+    return Installed(env / "bin" / "skillforge", clean)

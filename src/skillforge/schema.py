@@ -331,6 +331,12 @@ class EnvRecipe(BaseModel):
     env: dict[str, str] = Field(default_factory=dict, description="variables set at install and at test time")
     timeout: int | None = Field(default=None, description="test timeout in seconds (Settings.test_timeout if unset)")
     install_timeout: int | None = Field(default=None, description="install timeout in seconds")
+    exclude_newer: str | None = Field(default=None, description="time travel: `sf-install` resolves every "
+                                      "dependency as it was at this moment (ISO 8601, e.g. the commit's date)")
+    exclude_newer_packages: dict[str, str] = Field(default_factory=dict, description="distributions resolved as "
+                                                   "of an earlier moment than exclude_newer (name -> ISO 8601)")
+    constraints: list[str] = Field(default_factory=list, description="pins every `sf-install` respects, e.g. "
+                                   "'werkzeug<2.1'")
 
     @field_validator("python", mode="before")
     @classmethod
@@ -352,11 +358,33 @@ class EnvRecipe(BaseModel):
             return {str(k): "" if v is None else str(v) for k, v in value.items()}
         return value
 
+    @field_validator("exclude_newer", mode="before")
+    @classmethod
+    def _moment(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        from datetime import date, datetime, timezone
+
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"exclude_newer must be an ISO 8601 date or datetime, got {value!r}") from None
+        if isinstance(value, datetime):
+            value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value
+
     def key(self) -> str:
         """Short stable hash of the fields that shape the environment image."""
-        payload = json.dumps({"python": self.python, "system_packages": self.system_packages,
-                              "install": self.install, "env": self.env}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+        shape: dict[str, Any] = {"python": self.python, "system_packages": self.system_packages,
+                                 "install": self.install, "env": self.env}
+        for name in ("exclude_newer", "exclude_newer_packages", "constraints"):  # only when set: old keys stay
+            if getattr(self, name):
+                shape[name] = getattr(self, name)
+        return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
 
 
 class Dropped(Exception):

@@ -43,8 +43,7 @@ def valid_ids(ws: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory, installed_skillforge):
     ws = tmp_path_factory.mktemp("e2e") / "ws"
-    proc = subprocess.run([str(installed_skillforge), "run", str(RECIPE), "--workspace", str(ws)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"})
+    proc = installed_skillforge.run("run", str(RECIPE), "--workspace", str(ws), cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return ws, proc.stdout
 
@@ -52,8 +51,7 @@ def full_run(tmp_path_factory, installed_skillforge):
 def test_the_installed_wheel_exports_an_existing_workspace(full_run, installed_skillforge, tmp_path):
     ws, _ = full_run
     out = tmp_path / "again"
-    proc = subprocess.run([str(installed_skillforge), "export", "--workspace", str(ws), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = installed_skillforge.run("export", "--workspace", str(ws), "--out", str(out), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (out / "README.md").is_file() and (out / "environments.json").is_file()
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(SKILLS)
