@@ -16,7 +16,28 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 _CA_ENV = ("SKILLFORGE_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-DEBIAN_SUITES = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
+
+
+@dataclass(frozen=True)
+class BaseSuite:
+    """A distribution release whose ``python3`` is the Python of a base image made without a registry."""
+
+    distribution: str  # debian | ubuntu
+    suite: str
+    version: str  # the exact Python version its release pocket ships
+
+
+BASE_SUITES: dict[str, BaseSuite] = {
+    "3.6": BaseSuite("ubuntu", "bionic", "3.6.5"),
+    "3.8": BaseSuite("ubuntu", "focal", "3.8.2"),
+    "3.9": BaseSuite("debian", "bullseye", "3.9.2"),
+    "3.10": BaseSuite("ubuntu", "jammy", "3.10.4"),
+    "3.11": BaseSuite("debian", "bookworm", "3.11.2"),
+    "3.12": BaseSuite("ubuntu", "noble", "3.12.3"),
+    "3.13": BaseSuite("debian", "trixie", "3.13.5"),
+}
+"""Pythons every machine can have: debootstrap of these suites from a Debian or Ubuntu mirror."""
+DEBIAN_SUITES = {v: s.suite for v, s in BASE_SUITES.items()}
 
 
 def _first_file(names: tuple[str, ...]) -> str | None:
@@ -49,6 +70,10 @@ class Settings:
     env_image_prefix: str = "skillforge/env"
     pull_image_template: str = "python:{python}-slim"
     debian_mirror: str = "http://deb.debian.org/debian"
+    ubuntu_mirror: str = "http://archive.ubuntu.com/ubuntu"
+    base_images: dict[str, str] = field(default_factory=dict)  # python -> a registered base image (any registry)
+    time_travel_slack_days: int = 1  # dependencies resolve as of the reference commit's date plus this
+    cache_volume: str = "skillforge-cache"  # Docker volume with the download cache environment builds share
     ca_bundle: str | None = None
     pip_index_url: str | None = None
     pip_extra_index_url: str | None = None
@@ -67,11 +92,12 @@ class Settings:
     def from_env(cls) -> "Settings":
         s = cls()
         for f in fields(cls):
-            if f.name == "extra":
+            if f.name in ("extra", "base_images"):
                 continue
             value = os.environ.get(f"SKILLFORGE_{f.name.upper()}")
             if value is not None:
                 setattr(s, f.name, type(getattr(s, f.name))(value) if isinstance(getattr(s, f.name), int) else value)
+        s.base_images = parse_base_images(os.environ.get("SKILLFORGE_BASE_IMAGES", ""))
         s.ca_bundle = s.ca_bundle or _first_file(_CA_ENV)
         s.pip_index_url = s.pip_index_url or _remote_only(_env("PIP_INDEX_URL"))
         s.pip_extra_index_url = s.pip_extra_index_url or _remote_only(_env("PIP_EXTRA_INDEX_URL"))
@@ -82,6 +108,22 @@ class Settings:
 
     def base_image(self, python: str) -> str:
         return self.base_image_template.format(python=python)
+
+    def pythons(self) -> dict[str, str]:
+        """Python version -> the exact version its base image has: the suites' and the registered ones
+        (a registered ``3.7.17=IMAGE`` says its exact version; ``3.7=IMAGE`` counts as 3.7.0)."""
+        out = {v: s.version for v, s in BASE_SUITES.items()}
+        for key in self.base_images:
+            minor = ".".join(key.split(".")[:2])
+            out[minor] = key if key.count(".") == 2 else f"{minor}.0"
+        return dict(sorted(out.items(), key=lambda kv: tuple(int(p) for p in kv[0].split("."))))
+
+    def registered_base(self, python: str) -> str | None:
+        """The image registered for a Python version, if any."""
+        for key, image in self.base_images.items():
+            if ".".join(key.split(".")[:2]) == python:
+                return image
+        return None
 
     def install_environment(self) -> dict[str, str]:
         """Variables for containers that install packages (network on). The CA
@@ -108,6 +150,22 @@ class Settings:
 
 
 CA_MOUNT = "/etc/skillforge/ca.crt"
+
+
+def parse_base_images(text: str) -> dict[str, str]:
+    """``SKILLFORGE_BASE_IMAGES``: comma-separated ``VERSION=IMAGE`` pairs, e.g.
+    ``3.7=registry.example/python:3.7-slim,3.14.0=python:3.14``. Each image needs
+    ``python3`` (with venv), ``git`` and ``bash``; skillforge adds its user and venv."""
+    out: dict[str, str] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        version, sep, image = item.partition("=")
+        version, image = version.strip(), image.strip()
+        if not sep or not re.fullmatch(r"3\.\d+(\.\d+)?", version) or not image:
+            raise ValueError(f"SKILLFORGE_BASE_IMAGES: {item.strip()!r} is not VERSION=IMAGE (e.g. 3.7=python:3.7-slim)")
+        out[version] = image
+    return out
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*")
 

@@ -96,8 +96,11 @@ def test_kill_9_during_validation_then_rerun_gives_the_same_instances(full_run, 
     while time.time() < deadline and proc.poll() is None:
         db_path = ws / "skillforge.db"
         if db_path.exists():
-            with sqlite3.connect(db_path, timeout=30) as db:
-                done = db.execute("SELECT COUNT(*) FROM candidates WHERE status != 'built'").fetchone()[0]
+            try:
+                with sqlite3.connect(db_path, timeout=30) as db:
+                    done = db.execute("SELECT COUNT(*) FROM candidates WHERE status != 'built'").fetchone()[0]
+            except sqlite3.OperationalError:  # the workspace is being created: its tables are not there yet
+                done = 0
             if done >= 5:
                 os.killpg(proc.pid, signal.SIGKILL)
                 killed_at = done

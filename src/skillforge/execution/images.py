@@ -17,6 +17,7 @@ committed image (neither in its config nor in its layers).
 from __future__ import annotations
 
 import contextlib
+import functools
 import fcntl
 import io
 import json
@@ -40,7 +41,7 @@ import docker.types
 import requests.exceptions
 
 from skillforge.gitio import redact
-from skillforge.settings import CA_MOUNT, DEBIAN_SUITES, Settings
+from skillforge.settings import BASE_SUITES, CA_MOUNT, BaseSuite, Settings
 from skillforge.execution import InfraError
 from skillforge.schema import EnvRecipe
 
@@ -55,12 +56,14 @@ TRACKED_FILES = "/opt/skillforge/tracked-files"
 deletes exactly these before unpacking its own tree, so build products of the
 install (egg-info, compiled extensions, generated version files) survive."""
 
+CACHE_MOUNT = "/opt/skillforge-cache"
+"""Where the shared package download cache (a Docker volume) is mounted in environment builds."""
 PRODUCTS_TAR = "/opt/skillforge/products.tar"
 """Tar of the files the install added to the reference tree in an env image
 (``/testbed`` minus the tracked files: egg-info, compiled extensions,
 generated version files). A sealed run starts from an empty ``/testbed`` tmpfs,
 unpacks this and then its own tree."""
-LAYOUT = "2"
+LAYOUT = "3"
 """Env image layout: "2" has ``PRODUCTS_TAR``. An env image of an older layout is rebuilt."""
 LABEL_LAYOUT = "skillforge.layout"
 
@@ -226,7 +229,8 @@ class _SetupRun:
 
 def _run_setup(client, settings: Settings, image: str, script: str, *, files: dict[str, bytes | str] | None = None,
                network: bool, secret_env: dict[str, str] | None = None, timeout: int, what: str,
-               log_path: Path | None, triage: str, header: str = "", target: str = "") -> _SetupRun:
+               log_path: Path | None, triage: str, header: str = "", target: str = "",
+               modes: dict[str, int] | None = None, cache: bool = False) -> _SetupRun:
     """Runs ``script`` as root in a container from ``image``; returns the stopped
     container (the caller commits and removes it) when it exits 0, otherwise
     removes it and raises ``InfraError``. ``secret_env`` reaches the script
@@ -245,6 +249,8 @@ def _run_setup(client, settings: Settings, image: str, script: str, *, files: di
     if network and settings.ca_bundle and Path(settings.ca_bundle).is_file():
         mounts.append(docker.types.Mount(target=CA_MOUNT, source=str(Path(settings.ca_bundle).resolve()),
                                          type="bind", read_only=True))
+    if cache:  # the package download cache every environment build shares (never part of an image)
+        mounts.append(docker.types.Mount(target=CACHE_MOUNT, source=settings.cache_volume, type="volume"))
     start = time.monotonic()
     try:
         container = client.containers.create(
@@ -257,7 +263,8 @@ def _run_setup(client, settings: Settings, image: str, script: str, *, files: di
         raise InfraError(f"{what}: cannot create a setup container from {image}: {exc}", triage=triage) from exc
     ok = False
     try:
-        container.put_archive("/", build_tar(payload, dirs=["sf"], modes={"sf/secrets.env": 0o600}))
+        container.put_archive("/", build_tar(payload, dirs=["sf", "sf/bin"],
+                                             modes={"sf/secrets.env": 0o600, **(modes or {})}))
         container.start()
         code = wait_container(container, timeout)
         if code is None:
@@ -342,7 +349,12 @@ def ensure_base_image(client, settings: Settings, python: str, *, progress: Prog
         if _image_exists(client, tag):
             return tag
         started = time.monotonic()
-        if settings.pull_image_template and _from_registry(client, settings, python, tag, say):
+        registered = settings.registered_base(python)
+        if registered is not None:
+            if not _from_registry(client, settings, python, tag, say, ref=registered):
+                raise InfraError(f"the base image registered for Python {python} ({registered}, "
+                                 f"SKILLFORGE_BASE_IMAGES) cannot be pulled or completed", triage="base_image")
+        elif settings.pull_image_template and _from_registry(client, settings, python, tag, say):
             say(f"{tag}: ready after {time.monotonic() - started:.0f}s (from registry)")
             return tag
         _from_debootstrap(client, settings, python, tag, say)
@@ -354,8 +366,8 @@ def _base_labels(python: str, source: str) -> dict[str, str]:
     return {LABEL_KIND: "base", LABEL_PYTHON: python, "skillforge.source": source}
 
 
-def _from_registry(client, settings: Settings, python: str, tag: str, say: Progress) -> bool:
-    ref = settings.pull_image_template.format(python=python)
+def _from_registry(client, settings: Settings, python: str, tag: str, say: Progress, ref: str | None = None) -> bool:
+    ref = ref or settings.pull_image_template.format(python=python)
     say(f"{tag}: pulling {ref}")
     try:
         image = client.images.pull(ref)
@@ -400,11 +412,30 @@ def _safe_rmtree(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _debootstrap_command(settings: Settings, base: BaseSuite, rootfs: str) -> list[str]:
+    """debootstrap of a suite; a suite newer than the host's debootstrap knows uses its family's script."""
+    ubuntu = base.distribution == "ubuntu"
+    mirror = settings.ubuntu_mirror if ubuntu else settings.debian_mirror
+    cmd = ["debootstrap", "--variant=minbase", "--include=python3,python3-venv,git,ca-certificates"]
+    if ubuntu:
+        cmd.append("--components=main,universe")
+    cmd += [base.suite, rootfs, mirror]
+    scripts = Path("/usr/share/debootstrap/scripts")
+    if scripts.is_dir() and not (scripts / base.suite).exists():
+        family = "gutsy" if ubuntu else "sid"
+        if (scripts / family).exists():
+            cmd.append(str(scripts / family))
+    return cmd
+
+
 def _from_debootstrap(client, settings: Settings, python: str, tag: str, say: Progress) -> None:
-    suite = DEBIAN_SUITES.get(python)
-    if suite is None:
-        supported = ", ".join(f"{v} ({s})" for v, s in DEBIAN_SUITES.items())
-        raise InfraError(f"no base image for Python {python}: supported versions are {supported}", triage="base_image")
+    base = BASE_SUITES.get(python)
+    if base is None:
+        supported = ", ".join(f"{v} ({s.suite})" for v, s in BASE_SUITES.items())
+        raise InfraError(f"no base image for Python {python}: the versions made from a Debian or Ubuntu mirror are "
+                         f"{supported}; register an image for {python} with SKILLFORGE_BASE_IMAGES="
+                         f"{python}=IMAGE", triage="base_image")
+    suite = base.suite
     if os.geteuid() != 0:
         raise InfraError(f"building {tag} with debootstrap needs root on this host (no registry image could be pulled); "
                          f"run as root, or provide {tag} (docker load / docker tag)", triage="base_image")
@@ -421,9 +452,8 @@ def _from_debootstrap(client, settings: Settings, python: str, tag: str, say: Pr
         if value:
             env[key] = value
     try:
-        say(f"{tag}: debootstrap {suite} from {settings.debian_mirror}")
-        cmd = ["debootstrap", "--variant=minbase", "--include=python3,python3-venv,git,ca-certificates",
-               suite, rootfs, settings.debian_mirror]
+        cmd = _debootstrap_command(settings, base, rootfs)
+        say(f"{tag}: debootstrap {suite} from {cmd[-2] if cmd[-1].startswith('/') else cmd[-1]}")
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=settings.install_timeout)
         if proc.returncode != 0:
             log = redact((proc.stdout or "") + (proc.stderr or ""), settings.secret_values())
@@ -487,6 +517,42 @@ def _env_image_current(client, tag: str) -> bool:
     return (image.labels or {}).get(LABEL_LAYOUT) == LAYOUT
 
 
+SF_INSTALL = r"""#!/bin/bash
+# sf-install ARGS...: install into the environment's venv with uv, every dependency resolved as it was at
+# $SKILLFORGE_EXCLUDE_NEWER (time travel); pip when uv cannot, time-travelling too when that pip can.
+set -o pipefail
+uv_args=()
+[ -n "${SKILLFORGE_EXCLUDE_NEWER:-}" ] && uv_args+=(--exclude-newer "$SKILLFORGE_EXCLUDE_NEWER")
+for p in ${SKILLFORGE_EXCLUDE_NEWER_PACKAGES:-}; do uv_args+=(--exclude-newer-package "$p"); done
+[ -s /sf/constraints.txt ] && uv_args+=(--constraint /sf/constraints.txt)
+echo "+ uv pip install ${uv_args[*]} $*"
+if uv pip install "${uv_args[@]}" "$@"; then exit 0; fi
+echo "== uv could not install that: pip (the newest for this Python) tries"
+uv pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+pip_args=()
+[ -s /sf/constraints.txt ] && pip_args+=(--constraint /sf/constraints.txt)
+if [ -n "${SKILLFORGE_EXCLUDE_NEWER:-}" ] && python -m pip install --help 2>/dev/null | grep -q -- --uploaded-prior-to; then
+  pip_args+=(--uploaded-prior-to "$SKILLFORGE_EXCLUDE_NEWER")
+fi
+echo "+ pip install ${pip_args[*]} $*"
+python -m pip install "${pip_args[@]}" "$@"
+"""
+"""The install helper of every environment build (``/sf/bin/sf-install``, on PATH while the recipe's
+install commands run; gone from the image afterwards)."""
+
+
+@functools.lru_cache(maxsize=1)
+def uv_binary() -> bytes:
+    """The ``uv`` executable skillforge installs with (the ``uv`` distribution's binary, copied into
+    each build container: no base image needs it, and no network is needed to get it)."""
+    try:
+        import uv
+    except ImportError as exc:  # a dependency of skillforge: only a broken install lacks it
+        raise InfraError("the `uv` package is missing (pip install uv): environment builds need it",
+                         triage="image_build") from exc
+    return Path(uv.find_uv_bin()).read_bytes()
+
+
 def _env_setup_script(recipe: EnvRecipe) -> tuple[str, str]:
     root = []
     if recipe.system_packages:
@@ -501,10 +567,11 @@ def _env_setup_script(recipe: EnvRecipe) -> tuple[str, str]:
         f"find {TESTBED} -mindepth 1 -delete\n"
         f"tar -xf /sf/src.tar -C {TESTBED} --no-same-owner\n"
         f"chown -R {UID}:{UID} {TESTBED}\n"
-        f"mkdir -p {os.path.dirname(TRACKED_FILES)}\n"
+        f"mkdir -p {os.path.dirname(TRACKED_FILES)} {CACHE_MOUNT}/uv\n"
+        f"chown {UID}:{UID} {CACHE_MOUNT} {CACHE_MOUNT}/uv\n"
         f"cp /sf/tracked-files {TRACKED_FILES}\nchmod 0644 {TRACKED_FILES}\n"
         f"home=$(getent passwd {UID} | cut -d: -f6)\n"
-        f"chmod 0755 /sf\nchown {UID}:{UID} /sf/install.sh\n"
+        f"chmod 0755 /sf /sf/bin\nchown {UID}:{UID} /sf/install.sh\n"
         "echo '== install (as uid 1000)'\n"
         f"env HOME=\"$home\" USER={USER} setpriv --reuid={UID} --regid={UID} --clear-groups "
         "/bin/bash /sf/install.sh\n"
@@ -519,7 +586,14 @@ def _env_setup_script(recipe: EnvRecipe) -> tuple[str, str]:
         "echo \"$(tr -cd '\\0' < /tmp/sf-products | wc -c) files\"\n"
         "rm -f /tmp/sf-all /tmp/sf-tracked /tmp/sf-products\n"
     )
-    user = ["set -eu\n", f"export VIRTUAL_ENV={VENV} PATH={VENV}/bin:$PATH PIP_NO_CACHE_DIR=1\n"]
+    user = ["set -eu\n", f"export VIRTUAL_ENV={VENV} PATH=/sf/bin:{VENV}/bin:$PATH PIP_NO_CACHE_DIR=1\n",
+            f"export UV_CACHE_DIR={CACHE_MOUNT}/uv UV_LINK_MODE=copy UV_PYTHON={VENV}/bin/python UV_NO_PROGRESS=1 "
+            "UV_PYTHON_DOWNLOADS=never UV_HTTP_TIMEOUT=120 UV_COMPILE_BYTECODE=1\n"]
+    if recipe.exclude_newer:
+        user.append(f"export SKILLFORGE_EXCLUDE_NEWER={shlex.quote(recipe.exclude_newer)}\n")
+    if recipe.exclude_newer_packages:
+        pairs = " ".join(f"{name}={when}" for name, when in sorted(recipe.exclude_newer_packages.items()))
+        user.append(f"export SKILLFORGE_EXCLUDE_NEWER_PACKAGES={shlex.quote(pairs)}\n")
     for k, v in sorted(recipe.env.items()):
         user.append(f"export {k}={shlex.quote(v)}\n")
     user.append(f"cd {TESTBED}\n")
@@ -558,6 +632,9 @@ def ensure_env_image(client, settings: Settings, repo: str, recipe: EnvRecipe, s
             "sf/src.tar": data,
             "sf/install.sh": user_script,
             "sf/tracked-files": "".join(p + "\0" for p in tracked),
+            "sf/bin/uv": uv_binary(),
+            "sf/bin/sf-install": SF_INSTALL,
+            "sf/constraints.txt": "".join(c + "\n" for c in recipe.constraints),
         }
         header = (f"== environment image {tag}\n== repository {repo}\n== base {base}\n"
                   f"== recipe {recipe.model_dump_json()}\n")
@@ -566,7 +643,7 @@ def ensure_env_image(client, settings: Settings, repo: str, recipe: EnvRecipe, s
         run = _run_setup(client, settings, base, root_script, files=files, network=True,
                          secret_env=settings.install_environment(), timeout=timeout,
                          what=f"install of {repo} ({tag})", log_path=log_path, triage="install", header=header,
-                         target=tag)
+                         target=tag, modes={"sf/bin/uv": 0o755, "sf/bin/sf-install": 0o755}, cache=True)
         try:
             env = list(BASE_ENV) + [f"{k}={v}" for k, v in sorted(recipe.env.items())]
             labels = {LABEL_KIND: "env", LABEL_PYTHON: recipe.python, LABEL_REPO: repo, LABEL_RECIPE: recipe.key(),

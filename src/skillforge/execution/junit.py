@@ -75,12 +75,37 @@ def node_id(classname: str, name: str, file: str | None, known_files: Iterable[s
     return "::".join([path, *classes, name])
 
 
-def parse_junit(xml_text: str | bytes, *, known_files: Iterable[str] = ()) -> dict[str, TestOutcome]:
-    """Outcome (passed/failed/error/skipped) per pytest node id, over every
-    testsuite in the document. xfail counts as skipped, a strict xpass as
-    failed, setup errors as error. ``known_files`` (paths of the tree) help
-    when a testcase has no ``file`` attribute (xunit2). Raises ``ValueError``
-    on text that is not JUnit XML."""
+def _message(case: ET.Element) -> str:
+    """What a failing or erroring testcase says about why: its ``message`` and the last line of its report
+    (pytest's ``E   ...`` line), at most 500 characters."""
+    for child in case:
+        if child.tag in ("failure", "error"):
+            message = (child.get("message") or "").strip()
+            lines = [ln.strip() for ln in (child.text or "").splitlines() if ln.strip()]
+            last = lines[-1] if lines else ""
+            text = message if not last or last in message else f"{message} | {last}" if message else last
+            return text[:500]
+    return ""
+
+
+def parse_junit_details(xml_text: str | bytes, *, known_files: Iterable[str] = ()
+                        ) -> tuple[dict[str, TestOutcome], dict[str, str]]:
+    """``parse_junit``'s outcomes, and for every failed or erroring test its message (``_message``)."""
+    root = _root(xml_text)
+    known = list(known_files)
+    out: dict[str, TestOutcome] = {}
+    messages: dict[str, str] = {}
+    for case in root.iter("testcase"):
+        nid = node_id(case.get("classname", ""), case.get("name", ""), case.get("file"), known)
+        outcome = _outcome(case)
+        if nid not in out or _RANK[outcome] > _RANK[out[nid]]:
+            out[nid] = outcome
+            if outcome in ("failed", "error"):
+                messages[nid] = _message(case)
+    return out, messages
+
+
+def _root(xml_text: str | bytes) -> ET.Element:
     if isinstance(xml_text, bytes):
         xml_text = xml_text.decode("utf-8", "replace")
     if "<!ENTITY" in xml_text:
@@ -91,11 +116,13 @@ def parse_junit(xml_text: str | bytes, *, known_files: Iterable[str] = ()) -> di
         raise ValueError(f"not valid JUnit XML: {exc}") from exc
     if root.tag not in ("testsuites", "testsuite"):
         raise ValueError(f"not JUnit XML: root element <{root.tag}>")
-    known = list(known_files)
-    out: dict[str, TestOutcome] = {}
-    for case in root.iter("testcase"):
-        nid = node_id(case.get("classname", ""), case.get("name", ""), case.get("file"), known)
-        outcome = _outcome(case)
-        if nid not in out or _RANK[outcome] > _RANK[out[nid]]:
-            out[nid] = outcome
-    return out
+    return root
+
+
+def parse_junit(xml_text: str | bytes, *, known_files: Iterable[str] = ()) -> dict[str, TestOutcome]:
+    """Outcome (passed/failed/error/skipped) per pytest node id, over every
+    testsuite in the document. xfail counts as skipped, a strict xpass as
+    failed, setup errors as error. ``known_files`` (paths of the tree) help
+    when a testcase has no ``file`` attribute (xunit2). Raises ``ValueError``
+    on text that is not JUnit XML."""
+    return parse_junit_details(xml_text, known_files=known_files)[0]

@@ -58,7 +58,7 @@ from skillforge.execution.images import (
     LABEL_KIND, LABEL_LAYOUT, LABEL_OWNER, LAYOUT, PRODUCTS_TAR, TESTBED, TRACKED_FILES, build_tar,
     owner, remove_container, wait_container,
 )
-from skillforge.execution.junit import parse_junit
+from skillforge.execution.junit import parse_junit_details
 from skillforge.schema import EnvRecipe
 
 APPLY_FAILED = 90
@@ -566,7 +566,7 @@ class DockerExecutor:
         junit = outputs.get("junit.xml")
         if junit:
             try:
-                result.tests = parse_junit(junit)
+                result.tests, result.messages = parse_junit_details(junit)
             except ValueError as exc:
                 result.reason = (result.reason + "; " if result.reason else "") + f"unreadable JUnit report: {exc}"
         elif not result.reason:

@@ -51,6 +51,7 @@ class RunResult:
     duration: float = 0.0
     log_path: str | None = None
     reason: str = ""
+    messages: dict[str, str] = field(default_factory=dict)  # failed / erroring test -> what it said
 
     @property
     def infra_failure(self) -> bool:
@@ -66,7 +67,7 @@ class RunResult:
 
     @classmethod
     def from_json(cls, data: dict) -> "RunResult":
-        return cls(**data)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 class InfraError(RuntimeError):
