@@ -161,6 +161,8 @@ class PRFacts(BaseModel):
     FAIL_TO_PASS: list[str] = Field(default_factory=list)
     PASS_TO_PASS: list[str] = Field(default_factory=list)
     flaky: list[str] = Field(default_factory=list, description="tests whose outcome varied across reruns")
+    needs_network: list[str] = Field(default_factory=list, description="tests that fail only for lack of network "
+                                     "(in neither list)")
     reruns: int = 1
 
 
@@ -194,6 +196,7 @@ class Triage(str, Enum):
     TEST_FAILURE = "test_failure"
     NO_FAIL_TO_PASS = "no_fail_to_pass"
     FLAKY = "flaky"
+    NEEDS_NETWORK = "needs_network"
     # filters
     DECONTAMINATED = "decontaminated"
     UNAVAILABLE = "repository_unavailable"
@@ -235,7 +238,8 @@ _KIND = {
     **{t: TriageKind.INFRASTRUCTURE for t in (Triage.IMAGE_BUILD, Triage.INSTALL, Triage.SANDBOX, Triage.ENVIRONMENT,
                                              Triage.CLONE, Triage.SOURCE, Triage.RECIPE, Triage.INTERNAL)},
     **{t: TriageKind.OUTCOME for t in (Triage.PATCH_APPLY, Triage.COLLECTION_ERROR, Triage.TIMEOUT,
-                                      Triage.TEST_FAILURE, Triage.NO_FAIL_TO_PASS, Triage.FLAKY)},
+                                      Triage.TEST_FAILURE, Triage.NO_FAIL_TO_PASS, Triage.FLAKY,
+                                      Triage.NEEDS_NETWORK)},
     Triage.INPUT: TriageKind.INPUT,
 }
 _LABEL = {
@@ -253,6 +257,7 @@ _LABEL = {
     Triage.TEST_FAILURE: "tests do not give the required outcome",
     Triage.NO_FAIL_TO_PASS: "no FAIL_TO_PASS test",
     Triage.FLAKY: "flaky",
+    Triage.NEEDS_NETWORK: "tests need the network",
     Triage.DECONTAMINATED: "decontaminated",
     Triage.UNAVAILABLE: "repository unavailable",
     Triage.ANALYSIS_ERROR: "analysis failed",

@@ -1,19 +1,12 @@
-"""Recipes: the model, recipe files, and inference from packaging files."""
+"""Recipes: the model, recipe files, commit ranges and the shipped recipes
+(inference: test_infer, test_plan, test_python)."""
 
 from __future__ import annotations
 
 import pytest
 
-from skillforge.environments.infer import infer_recipe, pick_python, python_satisfies, recipe_for
 from skillforge.environments.recipes import dump_recipe, load_recipe_file, load_recipes
 from skillforge.schema import DEFAULT_TEST_CMD, EnvRecipe
-
-PIP = "python -m pip install"
-
-
-def infer(files: dict[str, str]) -> EnvRecipe:
-    return infer_recipe(files.get, list(files))
-
 
 # --------------------------------------------------------------------------- model
 
@@ -99,159 +92,12 @@ def test_dump_round_trip(tmp_path):
     assert load_recipe_file(path) == {"o/n": r}
 
 
-def test_recipe_for_prefers_hand_written():
-    hand = EnvRecipe(install=["make install"])
-    assert recipe_for("o/n", {"o/n": hand}, {}.get, []) is hand
-    assert recipe_for("o/m", {"o/n": hand}, {}.get, []).install[-1] == f"{PIP} pytest"
-
-
-# --------------------------------------------------------------------------- python versions
-
-
-@pytest.mark.parametrize("spec, version, ok", [
-    (">=3.8", "3.11", True), ("<3.10", "3.11", False), ("<3.10", "3.9", True),
-    (">=3.10,<3.12", "3.11", True), (">=3.10,<3.12", "3.13", False),
-    ("==3.11.*", "3.11", True), ("==3.11.*", "3.13", False), ("!=3.11.*", "3.11", False),
-    ("~=3.9", "3.13", True), ("~=3.9.0", "3.11", False), ("^3.8", "3.13", True), ("^3.8", "4.0", False),
-    (">=3.11.4", "3.11.2", False), (">=3.11.4", "3.11", True), ("<=3.11", "3.11", True),
-    (">= 3.7, < 4", "3.13", True), (">=3.7,<3.9 || >=3.11", "3.11", True), ("", "3.11", True),
-])
-def test_python_satisfies(spec, version, ok):
-    assert python_satisfies(version, spec) is ok
-
-
-@pytest.mark.parametrize("spec, classifiers, expected", [
-    (None, [], "3.11"),
-    (">=3.8", [], "3.13"),
-    (">=3.7", ["Programming Language :: Python :: 3.8", "Programming Language :: Python :: 3.10"], "3.9"),
-    (">=3.7", ["Programming Language :: Python :: 3.12"], "3.11"),
-    (None, ["Programming Language :: Python :: 3.13"], "3.13"),
-    (">=3.10,<3.12", [], "3.11"),
-    ("<3.10", [], "3.9"),
-    (">=3.11.4", [], "3.13"),  # bookworm's Python is 3.11.2
-    ("==3.10.*", [], "3.11"),  # none fits: nearest, newer on a tie
-    ("==3.8.*", [], "3.9"),
-    (">=3.14", [], "3.13"),
-])
-def test_pick_python(spec, classifiers, expected):
-    assert pick_python(spec, classifiers) == expected
-
-
-# --------------------------------------------------------------------------- inference
-
-
-def test_infer_pyproject():
-    r = infer({"pyproject.toml": """
-[build-system]
-requires = ["setuptools"]
-build-backend = "setuptools.build_meta"
-[project]
-name = "x"
-requires-python = ">=3.8,<3.12"
-[project.optional-dependencies]
-docs = ["sphinx"]
-tests = ["pytest", "hypothesis"]
-dev = ["black"]
-""", "src/x/__init__.py": "", "tests/test_x.py": ""})
-    assert r.python == "3.11"
-    assert r.install == [f"{PIP} --upgrade pip setuptools wheel", f"{PIP} -e '.[tests]'", f"{PIP} pytest"]
-    assert r.env == {}
-    assert r.test_cmd == DEFAULT_TEST_CMD
-
-
-def test_infer_dev_extra_when_no_test_extra():
-    r = infer({"pyproject.toml": "[project]\nname='x'\n[project.optional-dependencies]\ndev=['pytest']\n"})
-    assert f"{PIP} -e '.[dev]'" in r.install
-
-
-def test_infer_setup_cfg_and_requirements_and_tox():
-    r = infer({
-        "setup.cfg": "[metadata]\nname = foo\nclassifiers =\n    Programming Language :: Python :: 3.8\n"
-                     "    Programming Language :: Python :: 3.10\n[options]\npython_requires = >=3.7\n"
-                     "[options.extras_require]\ntesting =\n    pytest\n    pytest-mock\ndocs = sphinx\n",
-        "setup.py": "from setuptools import setup\nsetup(use_scm_version=True)\n",
-        "tox.ini": "[tox]\nenvlist = py38\n[testenv]\ndeps =\n    pytest-cov\n    -rrequirements/test.txt\n"
-                   "    {[base]deps}\ncommands = pytest --cov foo {posargs} tests/\n",
-        "requirements.txt": "requests\n",
-        "requirements/test.txt": "pytest\n",
-        "requirements/docs.txt": "sphinx\n",
-        "requirements-lint.txt": "flake8\n",
-        "docs/requirements.txt": "sphinx\n",
-        "tests/test_a.py": "",
-    })
-    assert r.python == "3.9"  # newest supported that the classifiers still name
-    assert r.install == [
-        f"{PIP} --upgrade pip setuptools wheel",
-        f"{PIP} -r requirements.txt",
-        f"{PIP} -r requirements/test.txt",
-        f"{PIP} -e '.[testing]'",
-        f"{PIP} pytest-cov",
-        f"{PIP} pytest",
-    ]
-    assert r.test_files == ["tests"]
-    assert r.env == {"SETUPTOOLS_SCM_PRETEND_VERSION": "0.0.0"}
-
-
-def test_infer_setup_py_regexes_without_running_it():
-    r = infer({"setup.py": "import os\nos.system('rm -rf /')\n"
-                           "setup(name='x', python_requires='>=3.6, <3.10',\n"
-                           "      extras_require={'test': ['pytest'], \"dev\": ['black']})\n",
-               "requirements-dev.txt": "pytest\nmock\n"})
-    assert r.python == "3.9"
-    assert r.install == [f"{PIP} --upgrade pip setuptools wheel", f"{PIP} -r requirements-dev.txt",
-                         f"{PIP} -e '.[test]'", f"{PIP} pytest"]
-
-
-def test_infer_poetry_and_dependency_groups():
-    r = infer({"pyproject.toml": """
-[tool.poetry]
-name = "x"
-[tool.poetry.dependencies]
-python = "^3.9"
-[tool.poetry.group.test.dependencies]
-pytest-asyncio = "*"
-[build-system]
-requires = ["poetry-core", "poetry-dynamic-versioning"]
-build-backend = "poetry.core.masonry.api"
-[dependency-groups]
-test = ["pytest>=8", "coverage", {include-group = "other"}]
-"""})
-    assert r.python == "3.13"
-    assert r.install == [f"{PIP} --upgrade pip setuptools wheel", f"{PIP} -e .",
-                         f"{PIP} 'pytest>=8' coverage pytest-asyncio"]
-
-
-def test_infer_nothing_installable():
-    r = infer({"pyproject.toml": "[tool.black]\nline-length = 100\n", "test_x.py": ""})
-    assert r.install == [f"{PIP} --upgrade pip setuptools wheel", f"{PIP} pytest"]
-    assert r.python == "3.11"
-
-
-def test_infer_tolerates_broken_files():
-    r = infer({"pyproject.toml": "this is [not toml", "setup.cfg": "no section header", "tox.ini": "[testenv"})
-    assert r.install[-1] == f"{PIP} pytest"
-
-
-def test_infer_reads_only_listed_files():
-    asked = []
-
-    def read(path):
-        asked.append(path)
-        return None
-
-    infer_recipe(read, ["pyproject.toml", "src/a.py"])
-    assert asked == ["pyproject.toml"]
-
-
 # --------------------------------------------------------------------------- ranges, shipped recipes, schema
 
 import json  # noqa: E402
 import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from skillforge.environments.infer import (  # noqa: E402
-    ci_pythons, infer_recipes, nox_pythons, python_candidates, tox_pythons,
-)
 from skillforge.environments.recipes import (  # noqa: E402
     RecipeWhen, load_recipe_book, load_recipe_variants, recipe_schema, select_recipe, when_matches,
 )
@@ -370,72 +216,3 @@ def test_schema_validates_the_shipped_files():
         jsonschema.validate(yaml.safe_load(path.read_text()), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"repo": "a/b", "environment": {"instal": []}}, schema)
-
-
-# --------------------------------------------------------------------------- inference: candidates and sources
-
-def test_python_from_ci_matrix_tox_and_nox():
-    files = {
-        ".github/workflows/tests.yml": """
-jobs:
-  test:
-    strategy:
-      matrix:
-        python-version: [3.8, 3.9, "3.10"]
-        include:
-          - {python: 'pypy-3.9'}
-    steps:
-      - uses: actions/setup-python@v5
-        with: {python-version: "${{ matrix.python-version }}"}
-""",
-        "tox.ini": "[tox]\nenvlist = py3{8,9,10}-django, lint\n",
-        "noxfile.py": "@nox.session(python=['3.8', '3.9'])\ndef tests(session): ...\n",
-    }
-    assert ci_pythons(files.get, list(files)) == ["3.8", "3.9", "3.10"]
-    assert tox_pythons("py3{8,9,10}-django, lint") == ["3.8", "3.9", "3.10"]
-    assert tox_pythons("3.1{0-3}-tests, pypy3.11") == ["3.10", "3.11", "3.12", "3.13"]
-    assert nox_pythons(files["noxfile.py"]) == ["3.8", "3.9"]
-    r = infer({**files, "setup.py": "setup(name='x', python_requires='>=3.8')\n"})
-    assert r.python == "3.9"  # the newest supported one CI still runs
-
-
-def test_commit_date_keeps_later_pythons_for_later_candidates():
-    assert python_candidates(">=3.7", [], "2021-06-01") == ["3.9", "3.11", "3.13"]
-    assert python_candidates(">=3.7", [], "2023-06-01") == ["3.11", "3.9", "3.13"]
-    assert python_candidates(">=3.7", [], None) == ["3.13", "3.11", "3.9"]
-    assert python_candidates(">=3.10", [], "2021-06-01") == ["3.11", "3.13"]
-
-
-def test_candidates_in_order_full_then_other_python_then_minimal():
-    files = {"pyproject.toml": """
-[project]
-name = "x"
-requires-python = ">=3.9"
-classifiers = ["Programming Language :: Python :: 3.11"]
-[project.optional-dependencies]
-test = ["pytest", "hypothesis"]
-[tool.pytest.ini_options]
-testpaths = ["tests"]
-""", "tests/test_a.py": ""}
-    cands = infer_recipes(files.get, list(files), commit_date="2024-01-01")
-    assert [(c.python, c.install[-2:]) for c in cands] == [
-        ("3.11", [f"{PIP} -e '.[test]'", f"{PIP} pytest"]),
-        ("3.9", [f"{PIP} -e '.[test]'", f"{PIP} pytest"]),
-        ("3.11", [f"{PIP} -e .", f"{PIP} pytest"]),
-    ]
-    assert all(c.test_files == ["tests"] for c in cands)
-    assert len({c.key() for c in cands}) == 3
-    assert infer_recipe(files.get, list(files), commit_date="2024-01-01") == cands[0]
-
-
-def test_extras_of_a_dict_named_in_setup_py():
-    setup = ('EXTRAS = {\n    "docs": ["sphinx"],\n    "tests_no_zope": ["pytest"],\n}\n'
-             'EXTRAS["tests"] = EXTRAS["tests_no_zope"] + ["zope.interface"]\n'
-             "setup(name='attrs', extras_require=EXTRAS)\n")
-    assert f"{PIP} -e '.[tests]'" in infer({"setup.py": setup}).install
-
-
-def test_dependency_group_includes_are_followed():
-    r = infer({"pyproject.toml": '[project]\nname="x"\n[dependency-groups]\n'
-                                 'base = ["hypothesis"]\ntests = [{include-group = "base"}, "pytest>9"]\n'})
-    assert r.install[-1] == f"{PIP} hypothesis 'pytest>9'"

@@ -11,7 +11,7 @@ import typer
 
 from skillforge.cli.options import config_flags, make_config
 from skillforge.cli.render import (
-    console, doctor_table, err_console, eval_table, export_table, human_size, images_table, mined_table,
+    console, doctor_table, env_table, err_console, eval_table, export_table, human_size, images_table, mined_table,
     phase_progress, render_validation, report_tables, swebench_tables,
 )
 from skillforge.stages.config import AnalyzeConfig, ExportConfig, MineConfig, SourceSpec, ValidateConfig
@@ -20,6 +20,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="
                   help="Build, validate and export executable datasets of five atomic coding skills.")
 images_app = typer.Typer(no_args_is_help=True, help="Docker images: base images without a registry; list and reclaim disk.")
 app.add_typer(images_app, name="images")
+env_app = typer.Typer(no_args_is_help=True, help="Environments the resolver chose, era by era: show them, or export "
+                                                  "them as recipe files to commit.")
+app.add_typer(env_app, name="env")
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="workspace directory (state database, logs, exports)")]
 
@@ -99,6 +102,7 @@ def validate(
     instances: Annotated[Optional[Path], typer.Option(help="SWE-bench-format rows (JSONL) to re-validate instead of a workspace's PRs")] = None,
     repos_dir: Annotated[Path, typer.Option(help="with --instances: clones as DIR/owner__name (a missing one is cloned)")] = Path(".skillforge/repos"),
     out: Annotated[Optional[Path], typer.Option(help="with --instances: output JSONL (rows with FAIL_TO_PASS, PASS_TO_PASS and a skillforge report)")] = None,
+    network: Annotated[bool, typer.Option("--network", help="with --instances: run the tests with the network ON (to reproduce lists made that way); off by default, and the output says which")] = False,
     **flags,
 ) -> None:
     """Analyze mined PRs, then prove every candidate executable in Docker (gold scores 1, null scores 0);
@@ -115,8 +119,10 @@ def validate(
             fail("--decontaminate applies to a workspace's PRs, not to --instances")
         if config.executor != "local":
             fail("--executor ray applies to a workspace's PRs, not to --instances")
-        validate_swebench(instances, repos_dir, out, workspace, config)
+        validate_swebench(instances, repos_dir, out, workspace, config, network)
         return
+    if network:
+        fail("--network goes with --instances (a workspace's PRs are always validated with the network off)")
     if workspace is None:
         fail("give --workspace (or --instances FILE.jsonl --repos-dir DIR --out FILE.jsonl)")
     if filters.decontaminate is not None:
@@ -138,7 +144,7 @@ def validate(
 
 
 def validate_swebench(instances: Path, repos_dir: Path, out: Optional[Path], workspace: Optional[Path],
-                      config: ValidateConfig) -> None:
+                      config: ValidateConfig, network: bool = False) -> None:
     from skillforge.stages.config import resolve_path
     from skillforge.swebench.rows import summary_path
     from skillforge.swebench.validate import SWEBenchOptions, validate_instances
@@ -148,7 +154,7 @@ def validate_swebench(instances: Path, repos_dir: Path, out: Optional[Path], wor
     if not instances.is_file():
         fail(f"{instances}: no such file")
     recipes_dir = resolve_path(config.recipes_dir, None)
-    options = SWEBenchOptions(workers=config.workers, reruns=config.reruns,
+    options = SWEBenchOptions(workers=config.workers, reruns=config.reruns, network=network,
                               recipes_dir=recipes_dir if recipes_dir and recipes_dir.is_dir() else None)
     try:
         with phase_progress() as progress:
@@ -158,6 +164,8 @@ def validate_swebench(instances: Path, repos_dir: Path, out: Optional[Path], wor
         fail(f"cannot validate {instances}: {e}")
     for table in swebench_tables(summary):
         console.print(table)
+    console.print("tests ran with the network ON (--network)" if summary.network else
+                  "tests ran with the network off; tests that need it are in neither list (--network to run them)")
     for name, outcome in summary.failed_environments.items():
         err_console.print(f"[red]environment {name} failed:[/] {outcome.render()}")
     if summary.disagreeing:
@@ -349,6 +357,43 @@ def images_prune(
     console.print(f"{verb} {len(removed)} images ({human_size(reclaimed)}"
                   f"{', plus the base image layers' if all_images and any(i.kind == 'base' for i in gone) else ''})"
                   + (f"; removed {containers} leftover containers" if containers else ""))
+
+
+@env_app.command("show")
+def env_show(
+    workspace: WorkspaceOpt,
+    repo: Annotated[Optional[str], typer.Option(help="only this repository (owner/name)")] = None,
+) -> None:
+    """Per repository era: the Python, the date dependencies were resolved as of, how the recipe was found
+    (inferred, repaired, recorded) and, when nothing worked, why."""
+    from skillforge.environments.report import era_choices
+
+    choices = era_choices(open_workspace(workspace, create=False), repo)
+    if not choices:
+        fail(f"no environment was resolved in {workspace} yet (run `skillforge validate` first)")
+    console.print(env_table(choices))
+
+
+@env_app.command("export")
+def env_export(
+    workspace: WorkspaceOpt,
+    repo: Annotated[Optional[str], typer.Option(help="only this repository (owner/name)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="write one YAML file per repository here (e.g. recipes/environments); default: print")] = None,
+) -> None:
+    """The recipes that worked, as recipe files (the format of recipes/environments), one variant per era."""
+    from skillforge.environments.report import export_recipes
+
+    files = export_recipes(open_workspace(workspace, create=False), repo)
+    if not files:
+        fail(f"no environment worked in {workspace} yet" + (f" for {repo}" if repo else ""))
+    for name, text in files.items():
+        if out is None:
+            sys.stdout.write(text + "\n")
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{name.replace('/', '__')}.yaml"
+        path.write_text(text)
+        console.print(f"wrote {path}")
 
 
 @app.command()

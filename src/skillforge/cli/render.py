@@ -200,3 +200,17 @@ def doctor_table(checks) -> Table:
         status = "[green]ok[/]" if c.ok else ("[red]missing[/]" if c.required else "[yellow]optional[/]")
         table.add_row(c.name, status, c.detail, "" if c.ok else c.fix)
     return table
+
+
+def env_table(choices) -> Table:
+    """``skillforge env show``: one row per repository era."""
+    table = Table(title="Environments by era")
+    for col in ("repository", "era (reference)", "python", "as of", "how", "attempts", "why the last failed"):
+        table.add_column(col, overflow="fold")
+    for c in choices:
+        when = c.date.strftime("%Y-%m-%d") if c.date else "?"
+        table.add_row(c.repo, f"{when} ({c.reference[:10]})", c.recipe.python if c.recipe else "-",
+                      (c.recipe.exclude_newer or "")[:10] if c.recipe else "-",
+                      c.how if c.recipe else "[red]no environment[/]", str(c.attempts),
+                      c.last_failure.render()[:120] if c.last_failure else "")
+    return table

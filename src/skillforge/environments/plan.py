@@ -28,7 +28,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 
 from skillforge.environments.python import (
-    _date_of, _ver, ci_pythons, classifier_pythons, factor_python, nox_pythons, python_satisfies, tox_env_names,
+    as_utc, version_tuple, ci_pythons, classifier_pythons, factor_python, nox_pythons, python_satisfies, tox_env_names,
     tox_pythons,
 )
 
@@ -109,8 +109,9 @@ def is_url(req: str) -> bool:
 
 
 def _norm(path: str, base: str = "") -> str:
-    joined = posixpath.normpath(posixpath.join(base, path)) if path else base
-    return "" if joined in (".", "") else joined.lstrip("./") if joined.startswith("./") else joined
+    """A repository-relative path (``""`` for the root itself)."""
+    joined = posixpath.normpath(posixpath.join(base, path))
+    return "" if joined == "." else joined
 
 
 def _quote(args: Iterable[str]) -> str:
@@ -179,7 +180,10 @@ _NON_TEST_ENV = ("lint", "doc", "cov", "typing", "mypy", "bench", "flake8", "pyl
                  "codecov", "coveralls", "sdist", "wheel", "build", "package", "pkg", "towncrier", "generate",
                  "fixture", "watch", "serve", "venv", "devenv", "dev-env", "notebook", "example", "upgrade",
                  "pip-compile", "compile", "bump", "fmt", "typecheck", "types", "type", "check", "pypi",
-                 "metadata", "dist", "interrogate", "vulture", "yaml", "markdown", "pydocstyle", "ruff")
+                 "metadata", "dist", "interrogate", "vulture", "yaml", "markdown", "pydocstyle", "ruff", "winpy",
+                 "windows", "win32", "macos", "osx")
+_PLAIN_TEST_ENV = {"test", "tests", "testing", "unit", "unittest", "unittests", "pytest", "all", "default", "cov",
+                   "coverage", "release", "full"}
 _VARIANT_ENV = {"min", "minimum", "minimal", "lowest", "oldest", "mindeps", "dev", "devel", "latest", "nightly",
                 "upstream", "main", "master", "pre", "prerelease", "future", "next", "alpha", "beta", "git", "head",
                 "nodeps", "no-deps", "unpinned", "tip", "trunk"}
@@ -191,11 +195,26 @@ _PYTEST_VALUE_OPTS = {"-m", "-k", "-p", "-c", "-o", "-W", "-n", "--ignore", "--i
                       "--color", "--cov-fail-under", "-r", "--strict-markers-list", "--benchmark-storage"}
 
 
+_NON_TEST_BESIDE_PYTHON = ("lint", "doc", "typing", "mypy", "flake8", "pylint", "style", "format", "black",
+                           "isort", "pyright", "precommit", "pre-commit", "bench", "spell", "bandit", "safety",
+                           "security", "typecheck", "types", "manifest", "readme", "ruff", "winpy", "windows",
+                           "win32", "macos", "osx")
+
+
 def _is_test_env(name: str) -> bool:
+    """Not a docs/lint/typing/... env, not PyPy. Beside a Python factor fewer words
+    exclude: ``py39-cov`` and ``py27-release`` run the tests, ``coverage-report`` and
+    ``release`` do not."""
+    words = _NON_TEST_BESIDE_PYTHON if _env_python(name) is not None else _NON_TEST_ENV
     for factor in name.lower().split("-"):
-        if factor.startswith(("pypy", "jython")) or any(word in factor for word in _NON_TEST_ENV):
+        if factor.startswith(("pypy", "jython")) or any(word in factor for word in words):
             return False
     return True
+
+
+def _minor_rank(version: str) -> int:
+    v = version_tuple(version) + (0, 0)
+    return v[0] * 100 + v[1]
 
 
 def _env_python(name: str) -> str | None:
@@ -243,12 +262,13 @@ class ToxEnv:
     local_paths: list[str] = field(default_factory=list)  # ./path[extras] of local packages other than the project
     project_extras: list[str] | None = None  # extras of a ``.[x]`` / ``-e .[x]`` dep
     extras: list[str] | None = None  # ``extras =``; None when tox says nothing
+    dependency_groups: list[str] | None = None  # ``dependency_groups =`` (tox >= 4.22)
     pytest_args: list[str] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # URL/VCS deps nothing specific to this env names
 
     @property
     def has_deps(self) -> bool:
-        return bool(self.packages or self.requirement_files or self.local_paths)
+        return bool(self.packages or self.requirement_files or self.local_paths or self.dependency_groups)
 
 
 @dataclass
@@ -276,8 +296,9 @@ class ToxConfig:
     def env_name(self, python: str) -> str | None:
         """The env whose test setup ``python`` gets: a test env whose Python factor is
         ``python`` with the fewest other factors (``min``/``dev``/... variants last),
-        else a test env without a Python factor, else the test env of the nearest
-        Python; with no test env, ``pyXY`` itself when ``[testenv]`` exists."""
+        else a plain one (``py``, ``tests``, ``unit``), else the test env of the
+        nearest Python, else any test env; with none, ``pyXY`` itself when
+        ``[testenv]`` exists."""
         envs = self.test_envs()
         order = {n: i for i, n in enumerate(envs)}
 
@@ -286,12 +307,15 @@ class ToxConfig:
             return sum(f.lower() in _VARIANT_ENV for f in others), len(others), order[n]
 
         same = [n for n in envs if _env_python(n) == python]
-        generic = [n for n in envs if _env_python(n) is None]
-        if same or generic:
-            return min(same or generic, key=cost)
+        plain = [n for n in envs if _env_python(n) is None and set(_env_others(n)) <= _PLAIN_TEST_ENV]
+        if same or plain:
+            return min(same or plain, key=cost)
+        versioned = [n for n in envs if _env_python(n) is not None]
+        if versioned:
+            rank = _minor_rank(python)
+            return min(versioned, key=lambda n: (abs(_minor_rank(_env_python(n) or python) - rank), *cost(n)))
         if envs:
-            minor = (_ver(python) + (0, 0))[1]
-            return min(envs, key=lambda n: (abs((_ver(_env_python(n) or python) + (0, 0))[1] - minor), *cost(n)))
+            return min(envs, key=cost)
         return "py" + python.replace(".", "") if "testenv" in self.sections else None
 
     def env_for(self, python: str) -> ToxEnv | None:
@@ -355,6 +379,9 @@ class ToxConfig:
         extras = [e for entry, _ in self.entries(name, "extras") for e in re.split(r"[,\s]+", entry)
                   if e and "{" not in e]
         env.extras = extras or None
+        groups = [g for entry, _ in self.entries(name, "dependency_groups") for g in re.split(r"[,\s]+", entry)
+                  if g and "{" not in g]
+        env.dependency_groups = groups or None
         for line, _ in self.entries(name, "commands"):
             if (args := _pytest_args(line)) is not None:
                 env.pytest_args = args
@@ -473,13 +500,25 @@ def _tox_config(read: ReadFile, pyproject: dict, files: frozenset[str]) -> ToxCo
     return None
 
 
+def _toml_command(words: list) -> list[str]:
+    """A tox TOML command; ``{replace = "posargs", default = [...]}`` becomes its default."""
+    out: list[str] = []
+    for word in words:
+        if isinstance(word, dict):
+            if word.get("replace") == "posargs":
+                out += _str_list(word.get("default"))
+        else:
+            out.append(str(word))
+    return out
+
+
 def _native_tox(path: str, data: dict, files: frozenset[str]) -> ToxConfig | None:
     """tox 4's TOML configuration (``env_list``, ``env_run_base``, ``env.NAME``) as ini sections."""
     def section(table: dict) -> dict[str, str]:
         out = {}
         for key, value in table.items():
             if key == "commands" and isinstance(value, list):
-                out[key] = "\n".join(shlex.join(map(str, c)) if isinstance(c, list) else str(c) for c in value)
+                out[key] = "\n".join(shlex.join(_toml_command(c)) if isinstance(c, list) else str(c) for c in value)
             elif isinstance(value, list):
                 out[key] = "\n".join(str(v) for v in value if isinstance(v, (str, int, float)))
             elif isinstance(value, (str, int, float, bool)):
@@ -535,7 +574,7 @@ def _group_packages(groups: dict, name: str, seen: set[str] | None = None) -> li
 
 
 def poetry_spec(spec: str) -> str:
-    """A poetry version constraint as a PEP 440 specifier: ``^1.2.3`` -> ``>=1.2.3,<2.0.0``,
+    """A poetry version constraint as a PEP 440 specifier: ``^1.2.3`` -> ``>=1.2.3,<2``,
     ``^0.2`` -> ``>=0.2,<0.3``, ``~1.2`` -> ``>=1.2,<1.3``, ``1.2.3`` -> ``==1.2.3``,
     ``*`` -> ``""``; ``||`` alternatives cannot be written in PEP 440 (``""``)."""
     spec = (spec or "").strip()
@@ -551,7 +590,6 @@ def poetry_spec(spec: str) -> str:
             first = next((i for i, n in enumerate(nums) if n != 0), len(nums) - 1)
             upper = nums[: first + 1]
             upper[-1] += 1
-            upper += [0] * (len(nums) - len(upper))
             out += [f">={m.group(1)}{m.group(2)}", "<" + ".".join(map(str, upper))]
         elif (m := re.fullmatch(r"~(?!=)\s*v?(\d+(?:\.\d+)*)(.*)", clause)):
             nums = [int(n) for n in m.group(1).split(".")]
@@ -630,39 +668,37 @@ def _setup_py_list(text: str, expression: str) -> list[str] | None:
 def setup_py_extras(text: str) -> dict[str, list[str]]:
     """Extras of ``extras_require={...}`` / ``dict(...)``, or of the module-level dict it
     names (``extras_require=EXTRAS``, ``EXTRAS = {...}``, ``EXTRAS["x"] = ...``), with
-    the requirements found for each (best effort)."""
+    the requirements found for each (list literals and module-level lists; best effort)."""
     out: dict[str, list[str]] = {}
 
-    def read_dict(chunk: str) -> None:
-        for m in re.finditer(r"[\"']([A-Za-z0-9_.-]+)[\"']\s*:\s*", chunk):
-            out.setdefault(m.group(1), [])
-            rest = chunk[m.end():]
-            value = rest[: re.search(r",\s*[\"'][A-Za-z0-9_.-]+[\"']\s*:|$", rest).start()] if rest else ""
-            found = _setup_py_list(text, value.strip().rstrip(",")) if value.strip().startswith("[") or re.fullmatch(
-                r"\s*[A-Za-z_][A-Za-z0-9_]*\s*,?\s*", value or "") else None
-            out[m.group(1)] += found if found is not None else re.findall(r"[\"']([^\"']+)[\"']", value)
-        for m in re.finditer(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\[|[A-Za-z_])", chunk):
-            value = _setup_py_list(text, chunk[m.start(2):].split(",")[0] if m.group(2) != "[" else
-                                   "[" + _bracket(chunk, m.end()) + "]")
-            out.setdefault(m.group(1), []).extend(value or [])
+    def value(rest: str) -> list[str]:
+        rest = rest.lstrip()
+        if rest.startswith("["):
+            return re.findall(r"[\"']([^\"']+)[\"']", _bracket(rest, 1))
+        name = re.match(r"[A-Za-z_][A-Za-z0-9_]*", rest)
+        return (_setup_py_list(text, name.group()) or []) if name else []
 
-    m = re.search(r"extras_require\s*=\s*(\{|dict\()", text)
-    if m:
-        read_dict(_bracket(text, m.end(), *(("{", "}") if m.group(1) == "{" else ("(", ")"))))
-    elif v := re.search(r"extras_require[\"']?\s*[=:]\s*([A-Za-z_][A-Za-z0-9_]*)\s*[,)}\n]", text):
-        var = re.escape(v.group(1))
-        if d := re.search(rf"^{var}\s*=\s*\{{", text, re.MULTILINE):
-            chunk = _bracket(text, d.end(), "{", "}")
-            for k in re.finditer(r"^\s*[\"']([A-Za-z0-9_.-]+)[\"']\s*:\s*(\[?)", chunk, re.MULTILINE):
-                if k.group(2):
-                    out[k.group(1)] = re.findall(r"[\"']([^\"']+)[\"']", _bracket(chunk, k.end()))
-                else:
-                    ref = re.match(r"[A-Za-z_][A-Za-z0-9_]*", chunk[k.end():])
-                    out[k.group(1)] = (_setup_py_list(text, ref.group()) or []) if ref else []
-        elif d := re.search(rf"^{var}\s*=\s*dict\(", text, re.MULTILINE):
-            read_dict(_bracket(text, d.end(), "(", ")"))
-        for k in re.finditer(rf"^{var}\[[\"']([A-Za-z0-9_.-]+)[\"']\]\s*=\s*(.*)$", text, re.MULTILINE):
-            out.setdefault(k.group(1), []).extend(re.findall(r"[\"']([^\"']+)[\"']", k.group(2)))
+    def read_dict(chunk: str, keywords: bool) -> None:
+        key = r"\b([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)" if keywords else r"[\"']([A-Za-z0-9_.-]+)[\"']\s*:"
+        for m in re.finditer(key, chunk):
+            out[m.group(1)] = value(chunk[m.end():])
+
+    def read_at(start: re.Match | None) -> bool:
+        if start is None:
+            return False
+        brace = start.group().endswith("{")
+        read_dict(_bracket(text, start.end(), *(("{", "}") if brace else ("(", ")"))), keywords=not brace)
+        return True
+
+    if not read_at(re.search(r"extras_require\s*=\s*(\{|dict\()", text)):
+        if v := re.search(r"extras_require[\"']?\s*[=:]\s*([A-Za-z_][A-Za-z0-9_]*)\s*[,)}\n]", text):
+            var = re.escape(v.group(1))
+            read_at(re.search(rf"^{var}\s*=\s*(\{{|dict\()", text, re.MULTILINE))
+            for k in re.finditer(rf"^{var}\[[\"']([A-Za-z0-9_.-]+)[\"']\]\s*=\s*(.*)$", text, re.MULTILINE):
+                refs = re.findall(rf"{var}\[[\"']([A-Za-z0-9_.-]+)[\"']\]", k.group(2))
+                rest = re.sub(rf"{var}\[[\"'][A-Za-z0-9_.-]+[\"']\]", "", k.group(2))
+                reqs = [r for ref in refs for r in out.get(ref, [])] + re.findall(r"[\"']([^\"']+)[\"']", rest)
+                out.setdefault(k.group(1), []).extend(reqs)
     return {k: list(dict.fromkeys(v)) for k, v in out.items()}
 
 
@@ -720,8 +756,8 @@ def _editable_rule(backend: str, requires: list[str], commit_date: datetime | No
         if any(s.operator in (">=", "==", "~=", ">", "===") and Version(s.version) >= first
                for s in spec if re.fullmatch(r"[\d.]+", s.version)):
             return True, oldest, ""
-    when = _date_of(commit_date)
-    if when is not None and day is not None and when < _date_of(day):
+    when = as_utc(commit_date)
+    if when is not None and day is not None and when < as_utc(day):
         return False, None, f"{dist} of {when:%Y-%m} has no PEP 660 editable install ({dist} {since}, {day}, added it)"
     return True, oldest, ""
 
@@ -762,7 +798,7 @@ class ProjectFacts:
     def editable_on(self, python: str) -> bool:
         """Whether ``sf-install -e .`` can work on ``python``."""
         return self.installable and self.editable and (
-            self.editable_from is None or _ver(python) >= _ver(self.editable_from))
+            self.editable_from is None or version_tuple(python) >= version_tuple(self.editable_from))
 
     def tox_env(self, python: str) -> ToxEnv | None:
         return self.tox.env_for(python) if self.tox else None
@@ -837,11 +873,13 @@ def _pytest_config(read: ReadFile, pyproject: dict) -> dict[str, Any]:
     return {}
 
 
-def read_project(read_file: ReadFile, files: Iterable[str], *,
-                 commit_date: datetime | str | None = None) -> ProjectFacts:
+def read_project(read_file: ReadFile, files: Iterable[str], *, commit_date: datetime | str | None = None,
+                 backends_as_of: datetime | str | None = None) -> ProjectFacts:
     """The facts of a repository's tree. ``read_file(path)`` gives a file's text (None
-    when absent); only files listed in ``files`` are read. ``commit_date`` decides
-    whether the build backend of that era could install editable."""
+    when absent); only files listed in ``files`` are read. Whether the build
+    backend could install editable is judged as of ``commit_date``, or as of
+    ``backends_as_of`` when that is later (build backends resolved newer than the
+    project's other dependencies)."""
     files = list(files)
     fileset = set(files)
     cache: dict[str, str | None] = {}
@@ -874,8 +912,11 @@ def read_project(read_file: ReadFile, files: Iterable[str], *,
     elif poetry:
         facts.notes.append("poetry project without [build-system]: its dependencies are installed one by one")
     if facts.installable and facts.backend:
+        era = as_utc(commit_date)
+        if era is not None and backends_as_of is not None:
+            era = max(era, as_utc(backends_as_of))
         facts.editable, facts.editable_from, facts.editable_note = _editable_rule(
-            facts.backend, facts.build_requires, _date_of(commit_date))
+            facts.backend, facts.build_requires, era)
         if facts.editable_note:
             facts.notes.append(f"no editable install: {facts.editable_note}")
     if any(re.fullmatch(r"src/[^/]+/__init__\.py|src/[^/]+\.py", f) for f in files):
@@ -1036,7 +1077,7 @@ def install_steps(facts: ProjectFacts, python: str, *, editable: bool = True, mi
         project(extras)
     else:
         packages += facts.pipfile_packages + facts.poetry_dependencies
-    for group in facts.test_groups:
+    for group in (env.dependency_groups if env and env.dependency_groups else facts.test_groups):
         packages += facts.groups.get(group, [])
     if env is not None:
         packages += env.packages + env.local_paths
@@ -1069,11 +1110,11 @@ def version_env(facts: ProjectFacts, version: str | None) -> dict[str, str]:
 
 
 def pep440_version(version: str | None) -> str:
-    """``v2.1.0`` -> ``2.1.0``; what is not a PEP 440 version is cut to its leading
-    numbers (``1.2-beta`` -> ``1.2``); nothing -> ``0.0.0``."""
+    """``v2.1.0`` -> ``2.1.0``; of what is not a PEP 440 version, its first dotted
+    numbers (``astroid-2.4.0`` -> ``2.4.0``); nothing -> ``0.0.0``."""
     text = (version or "").strip().lstrip("vV")
     try:
         return str(Version(text))
     except InvalidVersion:
-        m = re.match(r"\d+(\.\d+)*", text)
+        m = re.search(r"\d+(\.\d+)*", text)
         return m.group() if m else "0.0.0"

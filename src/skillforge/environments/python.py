@@ -38,19 +38,25 @@ PYTHON_RELEASES: Mapping[str, str] = {
 """First final release of each Python."""
 
 PYTHON_END_OF_LIFE: Mapping[str, str] = {
-    "3.5": "2020-09-30", "3.6": "2021-12-23", "3.7": "2023-06-27", "3.8": "2024-10-07", "3.9": "2025-10-31",
+    "2.7": "2020-01-01", "3.4": "2019-03-18", "3.5": "2020-09-30", "3.6": "2021-12-23", "3.7": "2023-06-27",
+    "3.8": "2024-10-07", "3.9": "2025-10-31",
     "3.10": "2026-10-31", "3.11": "2027-10-31", "3.12": "2028-10-31", "3.13": "2029-10-31", "3.14": "2030-10-31",
 }
+"""End of life of each Python (the last security release)."""
 
 MATURITY = timedelta(days=90)
 """How long after its release a Python counts as the era's Python."""
+STALE_AFTER_EOL = timedelta(days=365)
+"""A version a project names this long after its end of life is a stale name
+(classifiers nobody updated), not a choice."""
 
 SPEC_CLASSIFIER = re.compile(r"Programming Language :: Python :: (\d\.\d+)")
 
 # --------------------------------------------------------------------------- versions and specifiers
 
 
-def _ver(text: str) -> tuple[int, ...]:
+def version_tuple(text: str) -> tuple[int, ...]:
+    """``"3.11.2"`` -> ``(3, 11, 2)``; stops at the first part that is not a number."""
     nums = []
     for part in str(text).split("."):
         m = re.match(r"\d+", part)
@@ -82,11 +88,11 @@ def _clause_ok(version: str, clause: str) -> bool:
     if not m:
         return True  # unknown syntax: do not exclude anything
     op, target = m.group(1) or "==", m.group(2)
-    v = _ver(version)
+    v = version_tuple(version)
     if target.endswith("*"):
-        same = v[: len(_ver(target[:-2]))] == _ver(target[:-2])
+        same = v[: len(version_tuple(target[:-2]))] == version_tuple(target[:-2])
         return same if op in ("==", "===") else (not same) if op == "!=" else True
-    t = _ver(target)
+    t = version_tuple(target)
     hi = v + (99,) if len(v) == 2 else v  # "3.11" stands for its newest 3.11.x
     prefix = v[: len(t)] == t or (len(t) > len(v) and t[: len(v)] == v)  # 3.11 covers 3.11.4
     if op in ("==", "==="):
@@ -109,7 +115,8 @@ def _clause_ok(version: str, clause: str) -> bool:
     return _cmp(hi, t) >= 0 and _cmp(v, upper) < 0
 
 
-def _date_of(value: datetime | str | None) -> datetime | None:
+def as_utc(value: datetime | str | None) -> datetime | None:
+    """A moment (ISO 8601 text or datetime) as an aware datetime; naive means UTC."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -118,8 +125,8 @@ def _date_of(value: datetime | str | None) -> datetime | None:
 
 
 def _rank(version: str) -> int:
-    """A distance scale over versions: 2.7 and 3.6 are 2 minors apart... by design far."""
-    v = _ver(version) + (0, 0)
+    """A distance scale over versions (minors apart; another major is far)."""
+    v = version_tuple(version) + (0, 0)
     return v[0] * 100 + v[1]
 
 
@@ -133,28 +140,33 @@ def python_candidates(spec: str | None, named: Iterable[str] = (), commit_date: 
 
     First the newest version that the specifier allows (checked against the exact
     patch version), that was released ``MATURITY`` before the commit, and that the
-    project names (``named``: classifiers, CI, tox, nox) when it names any; then
-    the others the specifier allows, nearest first (older on a tie, versions past
-    their end of life at the commit's date last). Without a date every version
-    counts as released; with neither a specifier, named versions nor a date,
-    ``DEFAULT_PYTHON`` comes first. When no available version meets the
-    specifier, the closest ones to what it allows, closest first."""
-    available = sorted(pythons, key=_ver)
+    project names (``named``: classifiers, CI, tox, nox) when it names any (a
+    version named a year past its end of life at the commit's date is a stale
+    name and does not count); then the others the specifier allows, nearest
+    first (older on a tie, versions past their end of life at the commit's date
+    last). Without a date every version counts as released; with neither a
+    specifier, named versions nor a date, ``DEFAULT_PYTHON`` comes first. When
+    no available version meets the specifier: the closest ones to what it
+    allows, closest first."""
+    available = sorted(pythons, key=version_tuple)
     if not available:
         raise ValueError("no Python available")
-    when = _date_of(commit_date)
+    when = as_utc(commit_date)
     named_set = {n for n in (str(x).strip() for x in named) if re.fullmatch(r"\d\.\d+", n)}
+    if when is not None:  # stale names: a Python a year past its end of life at the commit's date
+        named_set = {n for n in named_set if n not in PYTHON_END_OF_LIFE
+                     or as_utc(PYTHON_END_OF_LIFE[n]) + STALE_AFTER_EOL >= when}
     ok = [v for v in available if not spec or python_satisfies(pythons[v], spec)]
     if not ok:
         return _closest(spec or "", available)
 
     def released(v: str, margin: timedelta = timedelta(0)) -> bool:
         day = PYTHON_RELEASES.get(v)
-        return when is None or day is None or _date_of(day) + margin <= when
+        return when is None or day is None or as_utc(day) + margin <= when
 
     def past_eol(v: str) -> bool:
         day = PYTHON_END_OF_LIFE.get(v)
-        return when is not None and day is not None and _date_of(day) < when
+        return when is not None and day is not None and as_utc(day) < when
 
     mature = [v for v in ok if released(v, MATURITY)]
     fresh = [v for v in ok if released(v)]
@@ -166,7 +178,8 @@ def python_candidates(spec: str | None, named: Iterable[str] = (), commit_date: 
         first = _prefer(fresh, named_set, newest=False, past_eol=past_eol)
     else:  # the commit asks for a Python newer than its date: the oldest it allows
         first = _prefer(ok, named_set, newest=False, past_eol=past_eol)
-    rest = sorted((v for v in ok if v != first), key=lambda v: (past_eol(v), abs(_rank(v) - _rank(first)), _ver(v)))
+    rest = sorted((v for v in ok if v != first),
+                  key=lambda v: (past_eol(v), abs(_rank(v) - _rank(first)), version_tuple(v)))
     return [first, *rest]
 
 
@@ -184,7 +197,7 @@ def _prefer(pool: list[str], named: set[str], *, newest: bool, past_eol: Callabl
         inside = [v for v in pool if lo <= _rank(v) <= hi]
         if inside:
             return pick(inside)
-        return min(pool, key=lambda v: (past_eol(v), max(lo - _rank(v), _rank(v) - hi), _ver(v)))
+        return min(pool, key=lambda v: (past_eol(v), max(lo - _rank(v), _rank(v) - hi), version_tuple(v)))
     return pick(pool)
 
 
@@ -194,7 +207,7 @@ def _closest(spec: str, available: list[str]) -> list[str]:
                if python_satisfies(f"{major}.{minor}", spec)]
     if not allowed:
         allowed = [_rank(DEFAULT_PYTHON)]
-    return sorted(available, key=lambda v: (min(abs(_rank(v) - a) for a in allowed), [-x for x in _ver(v)]))
+    return sorted(available, key=lambda v: (min(abs(_rank(v) - a) for a in allowed), [-x for x in version_tuple(v)]))
 
 
 def pick_python(spec: str | None, classifiers: Iterable[str] = (), supported: Iterable[str] | None = None,
@@ -308,10 +321,11 @@ def tox_env_names(envlist: str) -> list[str]:
 
 
 def factor_python(factor: str) -> str | None:
-    """``py39``/``py3.9``/``3.9`` -> ``3.9``; anything else (``py``, ``pypy3``, ``lint``) -> None."""
+    """``py39``/``py3.9``/``3.9`` -> ``3.9``, ``py27`` -> ``2.7``; anything else (``py``,
+    ``pypy3``, ``lint``) -> None."""
     factor = factor.strip()
-    if m := re.fullmatch(r"py(3)(\d{1,2})", factor):
-        return f"3.{m.group(2)}"
+    if m := re.fullmatch(r"py([23])(\d{1,2})", factor):
+        return f"{m.group(1)}.{m.group(2)}"
     if m := re.fullmatch(r"(?:py)?(3\.\d{1,2})", factor):
         return m.group(1)
     return None
@@ -322,7 +336,7 @@ def tox_pythons(envlist: str) -> list[str]:
     out = []
     for env in tox_env_names(envlist):
         for factor in env.split("-"):
-            if v := factor_python(factor):
+            if (v := factor_python(factor)) and v.startswith("3."):
                 out.append(v)
     return list(dict.fromkeys(out))
 

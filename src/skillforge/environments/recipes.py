@@ -240,3 +240,29 @@ def dump_recipe(repo: str, recipe: EnvRecipe) -> str:
     body = recipe.model_dump(exclude_defaults=True)
     body.setdefault("python", recipe.python)
     return yaml.safe_dump({"repo": repo, "environment": body}, sort_keys=False)
+
+
+def dump_recipe_variants(repo: str, variants: list[tuple[str | None, str | None, EnvRecipe]]) -> str:
+    """YAML text of a recipe file with one variant per range: ``(since, until, recipe)``, dates
+    (YYYY-MM-DD) or None; ranges are written newest first (the first match wins)."""
+    entries = []
+    for since, until, recipe in sorted(variants, key=lambda v: v[0] or "", reverse=True):
+        body = recipe.model_dump(exclude_defaults=True)
+        body.setdefault("python", recipe.python)
+        when = {k: v for k, v in (("since", since), ("until", until)) if v}
+        entries.append({"when": when, "environment": body} if when else {"environment": body})
+    text = yaml.safe_dump({"repo": repo, "environments": entries}, sort_keys=False, width=110)
+    load_recipe_variants_text(text)  # what is written must load
+    return text
+
+
+def load_recipe_variants_text(text: str) -> dict[str, list[RecipeVariant]]:
+    """``load_recipe_variants`` of YAML text (e.g. to check what ``dump_recipe_variants`` wrote)."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        fh.write(text)
+    try:
+        return load_recipe_variants(fh.name)
+    finally:
+        Path(fh.name).unlink()

@@ -289,6 +289,8 @@ class WarmPool(DockerExecutor):
 
     # -- public ------------------------------------------------------------
     def run(self, environment: str, spec: RunSpec, *, log_name: str | None = None) -> RunResult:
+        if spec.network:  # pooled containers are network-off for good: a network run gets its own container
+            return super().run(environment, spec, log_name=log_name)
         called = time.monotonic()
         env = self.environment(environment)
         if not self._layout_ok(env.image):

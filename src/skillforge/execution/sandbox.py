@@ -407,12 +407,14 @@ class DockerExecutor:
         payload = build_tar(files, uid=self._uid, gid=self._gid, dirs=["sf", "sf/out"], modes={"sf/run.sh": 0o755})
         return timeout, tests, payload
 
-    def _sealed_options(self, recipe: EnvRecipe) -> dict:
+    def _sealed_options(self, recipe: EnvRecipe, network: bool = False) -> dict:
         """``_container_options`` sealed: a read-only root file system, so that the
         run can write only to size-limited tmpfs mounts (``/testbed``, ``/tmp``,
         ``/home``, the output directory; ``/dev/shm`` is Docker's 64 MiB), and
         ``/sf`` a volume that holds the run's files, owned by root, read-only to the run."""
         options = self._container_options(recipe)
+        if network:  # an explicit opt-in (RunSpec.network): the engine's default bridge network
+            options.pop("network_mode")
         uid, gid = self._uid, self._gid
         options.update(
             read_only=True, volumes=["/sf"],
@@ -470,7 +472,7 @@ class DockerExecutor:
         try:
             try:
                 container = self.client.containers.create(
-                    env.image, command=["/bin/bash", "/sf/run.sh"], **self._sealed_options(recipe),
+                    env.image, command=["/bin/bash", "/sf/run.sh"], **self._sealed_options(recipe, spec.network),
                     name=f"sf-run-{uuid.uuid4().hex[:12]}",
                     labels={LABEL_KIND: LABEL_RUN, "skillforge.environment": environment[:200],
                             "skillforge.label": spec.label[:200], LABEL_OWNER: owner()},

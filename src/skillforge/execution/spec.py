@@ -31,14 +31,15 @@ class RunSpec:
     script: str | None = None
     label: str = ""
     timeout: int | None = None
+    network: bool = False  # tests reach the network (an explicit opt-in; runs are sealed otherwise)
 
     def key(self, environment: str) -> str:
         """Content hash: the same environment and spec always give the same key."""
-        payload = json.dumps(
-            {"env": environment, "commit": self.commit, "patches": list(self.patches),
-             "tests": sorted(self.tests), "script": self.script},
-            sort_keys=True,
-        )
+        shape = {"env": environment, "commit": self.commit, "patches": list(self.patches),
+                 "tests": sorted(self.tests), "script": self.script}
+        if self.network:
+            shape["network"] = True
+        payload = json.dumps(shape, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 

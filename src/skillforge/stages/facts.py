@@ -12,15 +12,20 @@ retried on the next run. Each PR gets ``logs/<pr>/report.json``.
 
 from __future__ import annotations
 
+import posixpath
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from skillforge.analyze.split import is_python_test_module
+from skillforge.environments.eras import era_key, packaging_fingerprint
+from skillforge.environments.health import environment_failure, log_text, needs_network
 from skillforge.environments.resolver import EnvRequest
 from skillforge.execution.cache import CachedExecutor
 from skillforge.execution.spec import InfraError, RunResult, RunSpec
-from skillforge.execution.triage import RunTriage, classify_run
+from skillforge.execution.triage import classify_run
+from skillforge.gitio import commit_records
 from skillforge.schema import Analysis, Dropped, Outcome, PRFacts, PullRecord, Triage
 from skillforge.stages.context import ExecutionContext
 from skillforge.workspace import PRRow, Workspace
@@ -54,15 +59,18 @@ class FactsSummary:
 
 def execute_facts(executor: CachedExecutor, env: str, log_id: str, base_commit: str, code_patch: str,
                   test_patch: str, tests: tuple[str, ...], reruns: int,
-                  record: list[tuple[int, str, RunResult]] | None = None) -> PRFacts:
+                  record: list[tuple[int, str, RunResult]] | None = None, network: bool = False) -> PRFacts:
     """Run ``tests`` before the fix (base + test patch) and after it (base + code
     patch + test patch), ``reruns`` times each (logs under ``log_id/``). Raises
     ``Dropped`` when a patch does not apply, the tests cannot run after the fix or
-    no test goes from failing to passing; ``InfraError`` when the machinery fails.
+    no test goes from failing to passing; ``InfraError`` when the machinery fails or
+    the environment does (every test failing with one shared cause: class
+    ``environment``). Tests that fail only for lack of network are in neither list.
     Shared by the PR pipeline and SWE-bench-format input. ``record``, when given,
-    receives ``(attempt, "before"|"after", result)`` of every run made."""
-    before_spec = RunSpec(base_commit, (test_patch,), tests, label="before")
-    after_spec = RunSpec(base_commit, (code_patch, test_patch), tests, label="after")
+    receives ``(attempt, "before"|"after", result)`` of every run made; ``network``
+    runs the tests with the network on (an explicit opt-in)."""
+    before_spec = RunSpec(base_commit, (test_patch,), tests, label="before", network=network)
+    after_spec = RunSpec(base_commit, (code_patch, test_patch), tests, label="after", network=network)
     befores: list[RunResult] = []
     afters: list[RunResult] = []
     for attempt in range(max(1, reruns)):
@@ -74,6 +82,9 @@ def execute_facts(executor: CachedExecutor, env: str, log_id: str, base_commit: 
         for r in (before, after):
             if r.status == "infra_error":
                 raise InfraError(r.reason or "execution failed", log_path=r.log_path)
+        broken = environment_failure([before, after])
+        if broken is not None:
+            raise InfraError(broken.message, triage=Triage.ENVIRONMENT, log_path=broken.log)
         for culprit, status, triage, message in (
                 (before, "apply_failed", Triage.PATCH_APPLY, "test patch does not apply to the base commit"),
                 (after, "apply_failed", Triage.PATCH_APPLY, "gold patch does not apply"),
@@ -86,6 +97,8 @@ def execute_facts(executor: CachedExecutor, env: str, log_id: str, base_commit: 
         befores.append(before)
         afters.append(after)
     names = sorted(set().union(*(r.tests for r in befores + afters)))
+    offline = sorted(t for t in names if any(needs_network(r.messages.get(t, "")) for r in befores + afters))
+    names = [t for t in names if t not in offline]
     flaky = [t for t in names
              if len({r.tests.get(t) for r in befores}) > 1 or len({r.tests.get(t) for r in afters}) > 1]
     f2p, p2p, flaky_f2p = [], [], []
@@ -101,11 +114,14 @@ def execute_facts(executor: CachedExecutor, env: str, log_id: str, base_commit: 
         elif passed_after and passed_before:
             p2p.append(t)
     facts = PRFacts(environment=env, test_files=list(tests), FAIL_TO_PASS=f2p, PASS_TO_PASS=p2p, flaky=flaky,
-                    reruns=len(befores))
+                    needs_network=offline, reruns=len(befores))
     if not f2p:
         log = afters[0].log_path
         if flaky_f2p:
             raise Dropped(Triage.FLAKY, "FAIL_TO_PASS depends on flaky tests", log, facts=facts.model_dump())
+        if offline:
+            raise Dropped(Triage.NEEDS_NETWORK, f"no FAIL_TO_PASS test without the network ({len(offline)} tests "
+                                                f"reach for it)", log, facts=facts.model_dump())
         raise Dropped(Triage.NO_FAIL_TO_PASS, "no FAIL_TO_PASS test", log, facts=facts.model_dump())
     return facts
 
@@ -122,6 +138,7 @@ class FactsJob:
     test_patch: str
     tests: tuple[str, ...]
     reruns: int
+    network: bool = False
 
 
 @dataclass
@@ -144,7 +161,7 @@ def run_facts_job(backend, job: FactsJob) -> FactsOutcome:
     record: list[tuple[int, str, RunResult]] = []
     try:
         facts = execute_facts(backend.executor, job.env, job.pr_id, job.base_commit, job.code_patch,
-                              job.test_patch, job.tests, job.reruns, record=record)
+                              job.test_patch, job.tests, job.reruns, record=record, network=job.network)
     except Dropped as exc:
         kept = exc.details.pop("facts", None)
         return FactsOutcome(job.pr_id, "dropped", exc.outcome(), PRFacts.model_validate(kept) if kept else None,
@@ -182,31 +199,70 @@ def pr_facts(ctx: ExecutionContext, pr: PullRecord, analysis: Analysis, env: str
 
 
 def _smoke_tests(ctx: ExecutionContext, rows: list[PRRow], reference: str) -> list[str]:
-    """Test modules of the PR whose merge commit is the reference (they exist there)."""
+    """What the smoke run runs at the reference commit (at most 3 test modules): those the era's PRs
+    touch that exist there, newest PR first, else test modules beside them (or any), by name."""
+    present = ctx.repos[rows[0].repo].files(reference)
+    present_set = set(present)
+    out: list[str] = []
+    dirs: list[str] = []
     for row in sorted(rows, key=lambda r: -r.number):
-        if row.record.merge_commit == reference and row.analysis is not None:
-            return test_modules(ctx, row.record, row.analysis)
-    return []
+        if row.analysis is None:
+            continue
+        for module in test_modules(ctx, row.record, row.analysis):
+            dirs.append(posixpath.dirname(module))
+            if module in present_set and module not in out:
+                out.append(module)
+        if len(out) >= 3:
+            return out[:3]
+    if out:
+        return out
+    existing = sorted(p for p in present if is_python_test_module(p))
+    near = [p for p in existing if posixpath.dirname(p) in dirs]
+    return (near or existing)[:2]
+
+
+def _eras(ctx: ExecutionContext, repo: str, rows: list[PRRow]) -> dict[str, list[PRRow]]:
+    """A repository's pending PRs by era (``environments.eras``): packaging fingerprint at the base
+    commit and the half-year of its date."""
+    handle = ctx.repos[repo]
+    dates = {sha: datetime.fromisoformat(r.commit_date) if r.commit_date else None
+             for sha, r in commit_records(handle.path, [row.record.base_commit for row in rows]).items()}
+    out: dict[str, list[PRRow]] = {}
+    for row in rows:
+        base = row.record.base_commit
+        key = era_key(repo, packaging_fingerprint(handle, base), dates.get(base))
+        out.setdefault(key, []).append(row)
+    return out
 
 
 def _requests(ctx: ExecutionContext, repo: str, rows: list[PRRow]) -> list[tuple[EnvRequest, list[PRRow]]]:
-    """The environments a repository's pending PRs need: one per recipe (the explicit one, the
-    recipes directory's variant by each PR's base commit), else one inferred, built at the newest
-    merge commit among them (the choice recorded under the repository)."""
+    """The environments a repository's pending PRs need: one per recipe when recipes are given (the
+    explicit one, the recipes directory's variant by each PR's base commit), else one per era, each
+    built at the era's newest base commit with dependencies as of its date (recorded under the era)."""
     resolver = ctx.resolver
-    groups: dict[str, tuple[object, list[PRRow]]] = {}
-    if repo in resolver.explicit or not resolver.recipe_book().get(repo):
-        groups[""] = (resolver.explicit.get(repo), rows)
-    else:
+    out: list[tuple[EnvRequest, list[PRRow]]] = []
+    if repo in resolver.explicit or resolver.recipe_book().get(repo):
+        groups: dict[str, tuple[object, list[PRRow]]] = {}
         for r in rows:
             recipe = resolver.explicit_recipe(repo, r.record.base_commit)
             groups.setdefault(recipe.key() if recipe is not None else "", (recipe, []))[1].append(r)
-    out = []
-    for recipe, group in groups.values():
-        reference = max(group, key=lambda r: r.number).record.merge_commit
-        out.append((EnvRequest(repo, reference, key=repo, recipe=recipe,
-                               smoke_tests=_smoke_tests(ctx, group, reference)), group))
+        for recipe, group in groups.values():
+            if recipe is None:  # a commit no range of the recipes directory holds: its era decides
+                for key, era in _eras(ctx, repo, group).items():
+                    out.append((_era_request(ctx, repo, key, era), era))
+                continue
+            reference = max(group, key=lambda r: r.number).record.merge_commit
+            out.append((EnvRequest(repo, reference, key=repo, recipe=recipe), group))
+        return out
+    for key, era in _eras(ctx, repo, rows).items():
+        out.append((_era_request(ctx, repo, key, era), era))
     return out
+
+
+def _era_request(ctx: ExecutionContext, repo: str, key: str, rows: list[PRRow]) -> EnvRequest:
+    reference = max(rows, key=lambda r: r.number).record.base_commit
+    label = f"{repo} ({key.rsplit(':', 2)[-2]}, {len(rows)} PRs)"
+    return EnvRequest(repo, reference, key=key, smoke_tests=_smoke_tests(ctx, rows, reference), label=label)
 
 
 def _environment_failed(ws: Workspace, summary: FactsSummary, repo: str, rows: list[PRRow], exc: InfraError) -> None:
@@ -220,13 +276,13 @@ def _environment_failed(ws: Workspace, summary: FactsSummary, repo: str, rows: l
 
 
 def resolve_environments(ctx: ExecutionContext, rows: list[PRRow], summary: FactsSummary,
-                         progress: Progress = _noop) -> dict[str, str]:
-    """PR id -> environment name for the pending PRs; PRs whose environment fails keep
-    their stage, with the triaged error (retried on the next run)."""
+                         progress: Progress = _noop) -> dict[str, tuple[str, EnvRequest]]:
+    """PR id -> (environment name, the request it came from) for the pending PRs; PRs whose
+    environment fails keep their stage, with the triaged error (retried on the next run)."""
     by_repo: dict[str, list[PRRow]] = {}
     for r in rows:
         by_repo.setdefault(r.repo, []).append(r)
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, EnvRequest]] = {}
     for repo, repo_rows in sorted(by_repo.items()):
         try:
             requests = _requests(ctx, repo, repo_rows)
@@ -239,12 +295,12 @@ def resolve_environments(ctx: ExecutionContext, rows: list[PRRow], summary: Fact
                 resolution = ctx.resolver.resolve(request, progress)
             except InfraError as exc:
                 _environment_failed(ctx.ws, summary, repo, group, exc)
-                progress("env", f"{repo}: FAILED {str(exc).splitlines()[0][:120]}")
+                progress("env", f"{request.label}: FAILED {str(exc).splitlines()[0][:120]}")
                 continue
             if resolution.how.startswith("inferred"):
-                summary.inferred[repo] = resolution.name
+                summary.inferred[request.key] = resolution.name
             for r in group:
-                out[r.pr_id] = resolution.name
+                out[r.pr_id] = (resolution.name, request)
     return out
 
 
@@ -274,9 +330,15 @@ def _record(ws: Workspace, job: FactsJob, out: FactsOutcome, summary: FactsSumma
     progress("facts", job.pr_id)
 
 
+def _job(r: PRRow, env: str, tests: tuple[str, ...], reruns: int) -> FactsJob:
+    return FactsJob(r.pr_id, env, r.record.base_commit, r.analysis.code_patch, r.analysis.test_patch, tests, reruns)
+
+
 def run(ws: Workspace, config, progress: Progress = _noop, *, context: ExecutionContext | None = None
         ) -> FactsSummary:
-    """FAIL_TO_PASS / PASS_TO_PASS of every PR at stage ``analyzed``."""
+    """FAIL_TO_PASS / PASS_TO_PASS of every PR at stage ``analyzed``. A PR whose runs show the
+    environment failing (``environment`` class) sends its era's environment to the repair loop with
+    that evidence, once per run, and runs again in the repaired environment."""
     summary = FactsSummary()
     pending = ws.prs(stage="analyzed")
     if not pending:
@@ -284,6 +346,7 @@ def run(ws: Workspace, config, progress: Progress = _noop, *, context: Execution
     ctx = context or ExecutionContext.open(ws, config)
     try:
         envs = resolve_environments(ctx, pending, summary, progress)
+        rows = {r.pr_id: r for r in pending}
         jobs = []
         for r in pending:
             if r.pr_id not in envs:
@@ -296,16 +359,30 @@ def run(ws: Workspace, config, progress: Progress = _noop, *, context: Execution
                 ws.write_report(r.pr_id, {"instance_id": r.pr_id, "kind": "pr", "status": "dropped",
                                           **outcome.model_dump(mode="json", include={"triage", "message", "log"})})
                 continue
-            rec = r.record
-            jobs.append(FactsJob(r.pr_id, envs[r.pr_id], rec.base_commit, r.analysis.code_patch,
-                                 r.analysis.test_patch, tests, config.reruns))
+            jobs.append(_job(r, envs[r.pr_id][0], tests, config.reruns))
+        broken: dict[str, list[tuple[FactsJob, FactsOutcome]]] = {}
         for job, out in ctx.runner.map(run_facts_job, jobs, ctx.backend.environments):
+            if out.status == "error" and out.outcome.triage is Triage.ENVIRONMENT \
+                    and not envs[job.pr_id][1].recipe:  # an inferred environment: repairable
+                broken.setdefault(envs[job.pr_id][1].key, []).append((job, out))
+                continue
             _record(ws, job, out, summary, progress)
+        for key, failed in broken.items():  # one repair round per era
+            request = envs[failed[0][0].pr_id][1]
+            logs = [r["log"] for _j, o in failed[:3] for r in o.runs if r.get("log")]
+            request.evidence = "\n".join(log_text([RunResult(status="ok", log_path=p) for p in logs]).splitlines()[-4000:])
+            progress("env", f"{request.label}: {len(failed)} PRs show the environment failing: repairing it")
+            try:
+                repaired = ctx.resolver.resolve(request, progress).name
+            except InfraError as exc:
+                for job, out in failed:
+                    _record(ws, job, out, summary, progress)
+                progress("env", f"{request.label}: repair FAILED {str(exc).splitlines()[0][:120]}")
+                continue
+            again = [_job(rows[job.pr_id], repaired, job.tests, job.reruns) for job, _out in failed]
+            for job, out in ctx.runner.map(run_facts_job, again, ctx.backend.environments):
+                _record(ws, job, out, summary, progress)
     finally:
         if context is None:
             ctx.close()
     return summary
-
-
-__all__ = ["FactsJob", "FactsOutcome", "FactsSummary", "RunTriage", "execute_facts", "pr_facts", "run",
-           "run_facts_job", "test_modules"]

@@ -220,10 +220,15 @@ def compare_lists(ours: list[str], theirs: list[str]) -> dict[str, Any]:
 
 
 def agreement(f2p: list[str], p2p: list[str], given_f2p: list[str] | None,
-              given_p2p: list[str] | None) -> dict[str, Any] | None:
-    """Agreement with the lists a row came with (None when it came with none)."""
+              given_p2p: list[str] | None, excluded: Iterable[str] = ()) -> dict[str, Any] | None:
+    """Agreement with the lists a row came with (None when it came with none). ``excluded``: tests kept
+    out of both lists on purpose (they need the network): left out of the given lists too."""
     if given_f2p is None and given_p2p is None:
         return None
+    gone = {comparable_test_id(t) for t in excluded}
+    if gone:
+        given_f2p = None if given_f2p is None else [t for t in given_f2p if comparable_test_id(t) not in gone]
+        given_p2p = None if given_p2p is None else [t for t in given_p2p if comparable_test_id(t) not in gone]
     out: dict[str, Any] = {}
     if given_f2p is not None:
         out["FAIL_TO_PASS"] = compare_lists(f2p, given_f2p)
@@ -258,7 +263,9 @@ def output_row(inst: SWEInstance, result: "RowResult") -> dict[str, Any]:
     if given:
         report["given"] = given
     report["agreement"] = (agreement(result.FAIL_TO_PASS, result.PASS_TO_PASS, inst.given_fail_to_pass,
-                                     inst.given_pass_to_pass) if result.executed else None)
+                                     inst.given_pass_to_pass, result.needs_network) if result.executed else None)
+    if result.needs_network:
+        report["needs_network"] = list(result.needs_network)
     row[REPORT_FIELD] = report
     return row
 

@@ -44,6 +44,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from skillforge.environments.eras import packaging_fingerprint
 from skillforge.environments.resolver import EnvRequest, Resolver
 from skillforge.execution import InfraError
 from skillforge.execution.backend import Backend
@@ -54,8 +55,8 @@ from skillforge.settings import Settings
 from skillforge.stages.facts import FactsJob, run_facts_job
 from skillforge.swebench.clones import Clones
 from skillforge.swebench.rows import (
-    SWEInstance, compare_lists, default_workspace, output_row, read_instances, summary_path, swebench_directives,
-    swebench_lists, write_jsonl,
+    SWEInstance, agreement, default_workspace, output_row, read_instances, summary_path, swebench_directives,
+    swebench_lists, swebench_test_id, write_jsonl,
 )
 from skillforge.workspace import Workspace
 
@@ -79,6 +80,7 @@ class RowResult:
     FAIL_TO_PASS: list[str] = field(default_factory=list)
     PASS_TO_PASS: list[str] = field(default_factory=list)
     flaky: list[str] = field(default_factory=list)
+    needs_network: list[str] = field(default_factory=list)  # failing only for lack of network: in neither list
     test_files: list[str] = field(default_factory=list)
     environment: str = ""
     reruns: int = 0
@@ -120,6 +122,7 @@ class SWEBenchOptions:
     recipes_dir: Path | None = None
     environments: dict[str, dict] = field(default_factory=dict)  # repo -> explicit environment recipe
     clone_url_template: str | None = None
+    network: bool = False  # run the tests with the network on (to reproduce lists that were made that way)
 
 
 @dataclass
@@ -135,6 +138,7 @@ class SWEBenchSummary:
     with_given_p2p: int = 0
     p2p_match: int = 0
     disagreeing: list[str] = field(default_factory=list)  # instance ids whose FAIL_TO_PASS differs
+    network: bool = False  # the tests ran with the network on
     environments: dict[str, str] = field(default_factory=dict)  # name -> "ready (...)" | the failure
     failed_environments: dict[str, Outcome] = field(default_factory=dict)  # name -> why it failed
     runs_executed: int = 0
@@ -162,22 +166,11 @@ class SWEBenchSummary:
 PACKAGING_ENV = "SKILLFORGE_PACKAGING"
 """Set in a recipe (so in its image key) when groups of one repository install from
 different packaging files: each then gets an image of its own."""
-_PACKAGING_NAMES = {"pyproject.toml", "setup.py", "setup.cfg", "tox.ini", "pipfile", "pipfile.lock", "poetry.lock",
-                    "environment.yml", "environment.yaml"}
 
 
 def packaging_hash(handle: RepoHandle, commit: str) -> str:
-    """Short hash of the files an install reads at ``commit``: packaging
-    metadata, tox.ini, lock files and requirement / constraint files."""
-    digest = hashlib.sha256()
-    for path in sorted(handle.files(commit)):
-        lower = path.lower()
-        if path.count("/") > 2:
-            continue
-        if lower in _PACKAGING_NAMES or (lower.endswith((".txt", ".in")) and ("requirement" in lower
-                                                                              or "constraint" in lower)):
-            digest.update(path.encode() + b"\0" + (handle.read(commit, path) or b"") + b"\0")
-    return digest.hexdigest()[:12]
+    """Short hash of the files an install reads at ``commit`` (``environments.eras.packaging_fingerprint``)."""
+    return packaging_fingerprint(handle, commit)
 
 
 _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")
@@ -243,7 +236,8 @@ class SWEBenchValidator:
             return result.fail("invalid", Outcome.failed(
                 Triage.NO_TEST_MODULE, "the test patch touches no file SWE-bench's harness would run"))
         out = run_facts_job(self.backend, FactsJob(inst.instance_id, environment, inst.base_commit, inst.patch,
-                                                   inst.test_patch, tests, self.options.reruns))
+                                                   inst.test_patch, tests, self.options.reruns,
+                                                   network=self.options.network))
         logs = [r["log"] for r in out.runs if r.get("log")]
         after = [r["log"] for r in out.runs if r.get("log") and r.get("label") == "after"]
         result.log = (after or logs or [""])[-1] or ""
@@ -251,6 +245,7 @@ class SWEBenchValidator:
             result.FAIL_TO_PASS, result.PASS_TO_PASS = swebench_lists(out.facts.FAIL_TO_PASS,
                                                                       out.facts.PASS_TO_PASS, out.facts.flaky)
             result.flaky, result.reruns, result.executed = list(out.facts.flaky), out.facts.reruns, True
+            result.needs_network = sorted({swebench_test_id(t) for t in out.facts.needs_network})
         if out.status == "error":
             return result.fail("error", out.outcome)
         if out.status == "executed":
@@ -340,7 +335,7 @@ class SWEBenchValidator:
     # -- everything ---------------------------------------------------------------
     def run(self, instances: list[SWEInstance], progress: Progress = _noop
             ) -> tuple[dict[str, RowResult], SWEBenchSummary]:
-        summary = SWEBenchSummary(rows=len(instances), workspace=str(self.ws.root))
+        summary = SWEBenchSummary(rows=len(instances), workspace=str(self.ws.root), network=self.options.network)
         results: dict[str, RowResult] = {}
         lock = threading.Lock()
 
@@ -398,13 +393,14 @@ class SWEBenchValidator:
                 summary.errors[r.triage] += 1
             if r.executed and inst.given_fail_to_pass is not None:
                 summary.with_given += 1
-                if compare_lists(r.FAIL_TO_PASS, inst.given_fail_to_pass)["match"]:
+                if agreement(r.FAIL_TO_PASS, [], inst.given_fail_to_pass, None, r.needs_network)["match"]:
                     summary.f2p_match += 1
                 else:
                     summary.disagreeing.append(inst.instance_id)
             if r.executed and inst.given_pass_to_pass is not None:
                 summary.with_given_p2p += 1
-                summary.p2p_match += compare_lists(r.PASS_TO_PASS, inst.given_pass_to_pass)["match"]
+                summary.p2p_match += agreement([], r.PASS_TO_PASS, None, inst.given_pass_to_pass,
+                                               r.needs_network)["match"]
         if futures:
             summary.runs_executed = self.backend.executor.misses
             summary.runs_cached = self.backend.executor.hits
