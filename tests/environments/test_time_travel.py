@@ -2,9 +2,10 @@
 
 The repository is made in the test with a history dated 2021: its code imports
 ``werkzeug.urls.url_quote`` (gone since Werkzeug 3.0, 2023), and a test module
-imports ``toml`` without any requirement naming it. Today's dependencies cannot
+imports ``yaml`` without any requirement naming it (PyYAML). Today's dependencies cannot
 run it; dependencies resolved as of the commit's date can, once the repair loop
-has installed the missing module. The PR's FAIL_TO_PASS comes out right, the
+has installed the missing module (the PR's own tests need it: the smoke run at
+the merge commit shows it missing). The PR's FAIL_TO_PASS comes out right, the
 environment's choice is recorded per era, ``skillforge env show`` prints it and
 ``skillforge env export`` writes a recipe file that loads and builds the same
 environment again.
@@ -45,7 +46,7 @@ def quote_path(path):
 """
 FIXED = QUOTER.replace('safe=""', 'safe="/"')
 TEST_OLD = """\
-import toml
+import yaml
 
 from quoter import quote_path
 
@@ -54,15 +55,21 @@ def test_space():
     assert quote_path("a b") == "a%20b"
 
 
-def test_toml_is_there():
-    assert toml.loads("a = 1") == {"a": 1}
+def test_yaml_is_there():
+    assert yaml.safe_load("a: 1") == {"a": 1}
 """
 TEST_NEW = """\
+import yaml
+
 from quoter import quote_path
 
 
 def test_slash_is_kept():
     assert quote_path("a/b") == "a/b"
+
+
+def test_paths_from_yaml():
+    assert [quote_path(p) for p in yaml.safe_load("[x y]")] == ["x%20y"]
 """
 
 
@@ -96,6 +103,9 @@ def quoter(tmp_path_factory) -> Path:
 
 def test_an_environment_of_2021_builds_repairs_and_is_recorded(docker_client, quoter, tmp_path):
     from skillforge.cli.main import app
+    from skillforge.execution import RunSpec
+    from skillforge.settings import Settings
+    from skillforge.stages.context import workspace_backend
     from skillforge.environments.recipes import load_recipe_variants
     from skillforge.mine.local import mine_local
     from skillforge.stages.analyze import run_analyze
@@ -115,12 +125,15 @@ def test_an_environment_of_2021_builds_repairs_and_is_recorded(docker_client, qu
     assert key.startswith(f"{REPO}@era:2021h1:")
     winner = record["winner"]["recipe"]
     assert winner["exclude_newer"].startswith("2021-06-1") and winner["python"] in ("3.8", "3.9")
-    assert any(step.startswith("sf-install") and "toml" in step for step in winner["install"]), winner["install"]
+    assert any(step.startswith("sf-install") and "PyYAML" in step for step in winner["install"]), winner["install"]
     repaired = [t for t in record["tried"] if t["repairs"]]
-    assert repaired and "toml" in " ".join(repaired[-1]["repairs"])
+    assert repaired and "PyYAML" in " ".join(repaired[-1]["repairs"])
     assert summary.facts.inferred == {key: record["winner"]["name"]}
-    log = (ws.logs_dir / "environments" / f"{record['winner']['name']}.log").read_text()
-    assert "werkzeug==2.0" in log.lower() or "werkzeug-2.0" in log.lower(), log[-3000:]
+    backend, _repos = workspace_backend(ws, Settings.from_env())
+    got = backend.executor.run(record["winner"]["name"], RunSpec(
+        ws.pr("example__quoter-1").record.merge_commit, label="versions",
+        script="import werkzeug, yaml; print('werkzeug', werkzeug.__version__)"))
+    assert got.exit_code == 0 and "werkzeug 2.0." in got.output, got.output[-2000:]  # not today's 3.x
 
     runner = CliRunner()
     shown = runner.invoke(app, ["env", "show", "-w", str(ws.root)], env={"COLUMNS": "250"})

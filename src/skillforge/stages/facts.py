@@ -199,8 +199,9 @@ def pr_facts(ctx: ExecutionContext, pr: PullRecord, analysis: Analysis, env: str
 
 
 def _smoke_tests(ctx: ExecutionContext, rows: list[PRRow], reference: str) -> list[str]:
-    """What the smoke run runs at the reference commit (at most 3 test modules): those the era's PRs
-    touch that exist there, newest PR first, else test modules beside them (or any), by name."""
+    """What the smoke run runs at the reference commit (the era's newest merge commit; at most 3 test
+    modules): the newest PR's own test modules (after its fix they pass in a working environment), then
+    those of the era's other PRs that exist there, else test modules beside them (or any), by name."""
     present = ctx.repos[rows[0].repo].files(reference)
     present_set = set(present)
     out: list[str] = []
@@ -212,10 +213,8 @@ def _smoke_tests(ctx: ExecutionContext, rows: list[PRRow], reference: str) -> li
             dirs.append(posixpath.dirname(module))
             if module in present_set and module not in out:
                 out.append(module)
-        if len(out) >= 3:
+        if out:
             return out[:3]
-    if out:
-        return out
     existing = sorted(p for p in present if is_python_test_module(p))
     near = [p for p in existing if posixpath.dirname(p) in dirs]
     return (near or existing)[:2]
@@ -238,7 +237,7 @@ def _eras(ctx: ExecutionContext, repo: str, rows: list[PRRow]) -> dict[str, list
 def _requests(ctx: ExecutionContext, repo: str, rows: list[PRRow]) -> list[tuple[EnvRequest, list[PRRow]]]:
     """The environments a repository's pending PRs need: one per recipe when recipes are given (the
     explicit one, the recipes directory's variant by each PR's base commit), else one per era, each
-    built at the era's newest base commit with dependencies as of its date (recorded under the era)."""
+    built at the era's newest merge commit with dependencies as of its date (recorded under the era)."""
     resolver = ctx.resolver
     out: list[tuple[EnvRequest, list[PRRow]]] = []
     if repo in resolver.explicit or resolver.recipe_book().get(repo):
@@ -260,7 +259,7 @@ def _requests(ctx: ExecutionContext, repo: str, rows: list[PRRow]) -> list[tuple
 
 
 def _era_request(ctx: ExecutionContext, repo: str, key: str, rows: list[PRRow]) -> EnvRequest:
-    reference = max(rows, key=lambda r: r.number).record.base_commit
+    reference = max(rows, key=lambda r: r.number).record.merge_commit
     label = f"{repo} ({key.rsplit(':', 2)[-2]}, {len(rows)} PRs)"
     return EnvRequest(repo, reference, key=key, smoke_tests=_smoke_tests(ctx, rows, reference), label=label)
 
