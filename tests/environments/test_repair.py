@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from skillforge.environments import known, repair
+from skillforge.environments import diagnosis as repair  # the log reading and rules of the repair loop
+from skillforge.environments import known
 from skillforge.environments.repair import (KINDS, Diagnosis, Repair, diagnose, dist_for, installed_versions,
                                             module_subject, plan_repairs, repair_for)
 
