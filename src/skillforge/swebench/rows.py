@@ -175,15 +175,19 @@ def swebench_test_id(node_id: str) -> str:
     return parts[0] if parts else node_id
 
 
+_ESCAPED_SPACE = re.compile(r"\\([ntr])")
+_SPACES = {"n": "\n", "t": "\t", "r": "\r"}
 _OPTION = re.compile(r"^(.*?)\[(.*)\]$")
 
 
 def comparable_test_id(test_id: str) -> str:
     """A test id reduced to what two runs on different machines can agree on:
-    SWE-bench's cut at whitespace, and a parameter that is an absolute path
-    reduced to its last part (as SWE-bench's ``parse_log_pytest_options`` does:
-    ``test_x[/tmp/abc/data/f.dcm-data0]`` -> ``test_x[/f.dcm-data0]``)."""
-    test_id = swebench_test_id(test_id)
+    pytest's escapes of whitespace in parametrize ids read back (a JUnit node id says
+    ``\\n`` where a ``-rA`` log line holds a newline), SWE-bench's cut at whitespace,
+    and a parameter that is an absolute path reduced to its last part (as SWE-bench's
+    ``parse_log_pytest_options`` does: ``test_x[/tmp/abc/data/f.dcm-data0]`` ->
+    ``test_x[/f.dcm-data0]``)."""
+    test_id = swebench_test_id(_ESCAPED_SPACE.sub(lambda m: _SPACES[m.group(1)], test_id))
     m = _OPTION.match(test_id)
     if m:
         main, option = m.groups()
