@@ -126,7 +126,8 @@ def tiny_repo(tmp_path_factory) -> TinyRepo:
     _git(repo, "commit", "-q", "-m", "c2")
     c2 = _git(repo, "rev-parse", "HEAD").strip()
     gold = _git(repo, "diff", c1, c2)
-    return TinyRepo(path=repo, name="example/tinypkg", c1=c1, c2=c2, gold=gold)
+    # a name of this session's own: images made for it are this session's, and nothing else's is touched
+    return TinyRepo(path=repo, name=f"example/tinypkg-s{os.getpid()}", c1=c1, c2=c2, gold=gold)
 
 
 @pytest.fixture(scope="session")
@@ -197,7 +198,11 @@ def tiny_env(docker_client, settings, base_image, tiny_repo, tmp_path_factory):
                              git_tree_tar(tiny_repo.path, tiny_repo.c1), log_path=log)
     seconds = time.monotonic() - started
     print(f"env image {built} built in {seconds:.1f}s")
-    return EnvInfo(image=built, repo=tiny_repo.name, recipe=recipe), log, seconds
+    yield EnvInfo(image=built, repo=tiny_repo.name, recipe=recipe), log, seconds
+    try:  # this session's own image (its repository name is this session's)
+        docker_client.images.remove(built, force=True)
+    except Exception:  # noqa: BLE001 - in use by a container still being removed: the next prune takes it
+        pass
 
 
 # --------------------------------------------------------------------------- the bundled sample
