@@ -199,6 +199,60 @@ def test_patches_diffs_and_messages(repo):
     assert gitio.messages(path, repo["c2"], "no-such-ref") == []
 
 
+@pytest.mark.parametrize(("data", "codec"), [
+    (b"plain", "utf-8"), ("café ✓".encode(), "utf-8"), (b"caf\xe9", "latin-1"), (b"\xff\xfe\x00\x80", "latin-1"),
+    (b"\xed\xa0\x80", "latin-1"),  # an encoded surrogate is not UTF-8
+])
+def test_decode_text_is_lossless(data, codec):
+    text, used = gitio.decode_text(data)
+    assert used == codec and text.encode(used) == data
+    (a, b), both = gitio.decode_texts(b"ascii", data)
+    assert both == codec and a.encode(both) == b"ascii" and b.encode(both) == data
+
+
+def _raw_commit(path: Path, message: bytes, files: dict[str, bytes]) -> str:
+    """A commit whose message is stored byte for byte (``git commit`` would re-encode a latin-1 one)."""
+    for name, data in files.items():
+        (path / name).write_bytes(data)
+    sh(path, "add", ".")
+    tree, head = sh(path, "write-tree"), sh(path, "rev-parse", "HEAD")
+    who = b"A <a@example.com> 1706745600 +0000"
+    obj = f"tree {tree}\nparent {head}\n".encode() + b"author " + who + b"\ncommitter " + who + b"\n\n" + message
+    sha = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"], cwd=path, input=obj, env=ENV,
+                         check=True, capture_output=True).stdout.decode().strip()
+    sh(path, "update-ref", "refs/heads/main", sha)
+    return sha
+
+
+def test_latin1_messages_and_patches_come_back_as_their_bytes(repo):
+    path = repo["path"]
+    sha = _raw_commit(path, b"Caf\xe9 (#3)\n\nNa\xefve\n", {"mod.py": b"# Jos\xe9\ndef f():\n    return 3\n"})
+    newest = next(gitio.history(path))
+    assert newest.sha == sha and newest.encoding == "latin-1" and newest.message == "Café (#3)\n\nNaïve"
+    assert newest.raw_message == b"Caf\xe9 (#3)\n\nNa\xefve"
+    assert gitio.commit_records(path, [sha])[sha].raw_message == newest.raw_message
+    assert gitio.messages(path, repo["merge"], sha) == ["Café (#3)\n\nNaïve"]
+    raw = gitio.first_parent_patch_bytes(path, [sha])[sha]
+    assert b"+# Jos\xe9\n" in raw and gitio.diff_bytes(path, repo["merge"], sha) == raw
+    text = gitio.first_parent_patches(path, [sha])[sha]
+    assert text.encode("latin-1") == raw and gitio.diff(path, repo["merge"], sha) == text
+    utf8 = next(r for r in gitio.history(path) if r.sha == repo["merge"])
+    assert utf8.encoding == "utf-8"
+
+
+def test_shallow_commits_and_empty_repositories(repo, tmp_path):
+    path = repo["path"]
+    assert gitio.shallow_commits(path) == set() and gitio.has_commits(path)
+    clone = tmp_path / "shallow"
+    sh(tmp_path, "clone", "-q", "--depth", "1", f"file://{path}", str(clone))
+    assert gitio.shallow_commits(clone) == {repo["merge"]}
+    assert [c.parents for c in gitio.history(clone)] == [[]]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    sh(empty, "init", "-q")
+    assert not gitio.has_commits(empty) and gitio.shallow_commits(empty) == set()
+
+
 def test_remote_url(repo):
     assert gitio.remote_url(repo["path"]) is None
     sh(repo["path"], "remote", "add", "origin", "https://github.com/o/proj.git")

@@ -95,3 +95,91 @@ def test_a_version_1_workspace_is_migrated(tmp_path):
     [row] = ws.prs()
     assert row.stage == "dropped" and row.outcome.message == "no test change" and row.outcome.triage is None
     assert ws.get_meta("schema_version") == "2" and ws.integrity_ok()
+
+
+# --------------------------------------------------------------------------- leases
+
+
+def _dead_owner() -> str:
+    """The owner label of a process of this host that has ended."""
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return f"{socket.gethostname()}:{gone.pid}:1"
+
+
+def _live_other_owner() -> str:
+    """The owner label of the parent of this process: alive, and not this process."""
+    import socket
+
+    from skillforge.execution.owner import process_start
+
+    return f"{socket.gethostname()}:{os.getppid()}:{process_start(os.getppid())}"
+
+
+def test_leases_are_taken_refused_for_a_live_owner_and_released(tmp_path):
+    from skillforge.execution.owner import owner
+
+    ws = Workspace(tmp_path)
+    other = _live_other_owner()
+    assert ws.take_leases(["facts:a", "facts:b"], owner=other) == ["facts:a", "facts:b"]
+    assert ws.take_leases(["facts:a", "facts:b", "facts:c"]) == ["facts:c"]  # a and b: a live process has them
+    assert ws.take_leases(["facts:c"]) == ["facts:c"]  # already this process's
+    assert {r.item: r.owner for r in ws.leases()} == {"facts:a": other, "facts:b": other, "facts:c": owner()}
+    ws.release_leases(["facts:a"], owner=other)
+    ws.release_leases(["facts:b"])  # not this process's lease: it stays
+    [a] = [r for r in ws.leases() if r.item == "facts:a"]
+    assert a.owner == "" and a.released_at is not None
+    assert ws.take_leases(["facts:a", "facts:b"]) == ["facts:a"]
+    assert [r.item for r in ws.leases(owner=other)] == ["facts:b"]
+
+
+def test_leases_of_dead_or_expired_owners_are_taken_over(tmp_path):
+    import time
+
+    ws = Workspace(tmp_path)
+    assert ws.take_leases(["validate:x"], owner=_dead_owner()) == ["validate:x"]
+    assert ws.take_leases(["validate:y"], owner=_live_other_owner(), ttl=-1) == ["validate:y"]
+    assert ws.take_leases(["validate:z"], owner="another-host:1:1") == ["validate:z"]  # not ours to judge
+    assert ws.take_leases(["validate:x", "validate:y", "validate:z"]) == ["validate:x", "validate:y"]
+    # progress (a result recorded) extends the owner's other leases
+    ws.take_leases(["validate:w"], owner="another-host:1:1", ttl=1)
+    ws.release_leases([], owner="another-host:1:1", ttl=3600)
+    assert min(r.expires_at for r in ws.leases(owner="another-host:1:1")) > time.time() + 3000
+
+
+def test_an_item_finished_after_it_was_listed_is_not_taken(tmp_path):
+    import time
+
+    ws = Workspace(tmp_path)
+    listed = time.time()
+    other = _live_other_owner()
+    ws.take_leases(["facts:a", "facts:b"], owner=other)
+    ws.release_leases(["facts:a"], owner=other)  # finished by the other process after this one looked
+    assert ws.take_leases(["facts:a"], listed_at=listed) == []
+    assert ws.take_leases(["facts:a"], listed_at=time.time()) == ["facts:a"]  # a fresh look: it is free
+
+
+def test_leases_are_taken_atomically_by_concurrent_processes(tmp_path):
+    Workspace(tmp_path).close()
+    ctx = multiprocessing.get_context("spawn")
+    start, done, results = ctx.Event(), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_take_all, args=(str(tmp_path), 200, start, done, results)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    start.set()
+    got = [results.get(timeout=120) for _ in procs]
+    done.set()
+    for p in procs:
+        p.join(timeout=60)
+    taken = [item for items in got for item in items]
+    assert sorted(taken) == sorted(f"item:{i}" for i in range(200))  # every item once, by one process
+
+
+def _take_all(root: str, n: int, start, done, results) -> None:
+    ws = Workspace(root)
+    start.wait()
+    results.put(ws.take_leases([f"item:{i}" for i in range(n)]))
+    done.wait(120)  # alive until every process has tried (a dead owner's leases may be taken over)

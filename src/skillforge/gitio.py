@@ -9,16 +9,22 @@
   listings and ``git archive`` tars through one GitPython handle per repository;
   GitPython keeps a persistent ``git cat-file --batch`` process per handle) and
   :class:`RepoSet` (the handles of a workspace's repositories);
-* history: :func:`history`, :func:`commit_records`, :func:`first_parent_patches`,
-  :func:`diff`, :func:`messages`, :func:`missing_commits`, ...;
+* history: :func:`history`, :func:`commit_records`, :func:`first_parent_patches`
+  (:func:`first_parent_patch_bytes`), :func:`diff` (:func:`diff_bytes`), :func:`messages`,
+  :func:`missing_commits`, :func:`shallow_commits`, ...;
 * source trees: :func:`tree_tar` (the tree of a commit, ``.gitattributes`` ignored);
 * commit facts for recipe ranges: :func:`commit_info` (date, release version,
   ancestry);
 * the clone cache: :class:`GitCache` (bare clones under ``--repos-dir``,
   fetched incrementally).
 
-Text output of git is decoded as UTF-8 with undecodable bytes replaced, so what
-comes back can always be stored and serialised.
+Git's bytes are data. What mining reads (commit messages, authors, patches) is
+decoded losslessly by :func:`decode_text`: as UTF-8 when it is valid UTF-8, else as
+latin-1 (every byte one character), and the codec is returned beside the text, so
+``text.encode(codec)`` gives back the bytes git printed. Patches are also available
+as bytes (:func:`first_parent_patch_bytes`, :func:`diff_bytes`). Other text output
+(:func:`run_git` with ``text=True``: ids, refs, dates) is decoded as UTF-8 with bad
+bytes replaced.
 """
 
 from __future__ import annotations
@@ -45,18 +51,23 @@ if TYPE_CHECKING:
     from skillforge.workspace import Workspace
 
 __all__ = [
-    "GIT_ENV", "CommitInfo", "CommitRecord", "GitCache", "GitError", "RepoError", "RepoHandle", "RepoSet",
-    "commit_info", "commit_records", "diff", "first_parent_ancestor", "first_parent_patches", "git_env", "history",
+    "FALLBACK_ENCODING", "GIT_ENV", "CommitInfo", "CommitRecord", "GitCache", "GitError", "RepoError", "RepoHandle",
+    "RepoSet", "commit_info", "commit_records", "decode_text", "decode_texts", "diff", "diff_bytes",
+    "first_parent_ancestor", "first_parent_patch_bytes", "first_parent_patches", "git_env", "has_commits", "history",
     "is_ancestor", "messages", "missing_commits", "newest_commit", "open_repo", "redact", "redact_url", "remote_url",
-    "resolve_commit", "run_git", "tag_version", "tree_tar",
+    "resolve_commit", "run_git", "shallow_commits", "tag_version", "tree_tar",
 ]
 
 #: What every git subprocess runs with, on top of the caller's environment.
 GIT_ENV: Mapping[str, str] = MappingProxyType(
     {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"})
 
+#: The codec text that is not valid UTF-8 is decoded with: every byte is one character, so nothing is lost.
+FALLBACK_ENCODING = "latin-1"
+
 _URL_CREDENTIALS = re.compile(r"//[^/@\s]+@")
 _REC = "\x00\x01SFREC\x01"
+_REC_BYTES = _REC.encode()
 _REC_FMT = "%x00%x01SFREC%x01"  # the same, as git format escapes (arguments cannot hold NUL)
 _FIELDS_FMT = "%H%x00%P%x00%aI%x00%cI%x00%an%x00%B"
 
@@ -94,6 +105,24 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, "***")
     return redact_url(text)
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """``(text, codec)``: ``data`` decoded as UTF-8 when it is valid UTF-8, else as
+    :data:`FALLBACK_ENCODING` (latin-1). Lossless: ``text.encode(codec) == data``."""
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode(FALLBACK_ENCODING), FALLBACK_ENCODING
+
+
+def decode_texts(*parts: bytes) -> tuple[list[str], str]:
+    """Several byte strings that belong together (one record's fields) decoded with ONE codec:
+    UTF-8 when every part is valid UTF-8, else latin-1 for all of them (see :func:`decode_text`)."""
+    try:
+        return [p.decode("utf-8") for p in parts], "utf-8"
+    except UnicodeDecodeError:
+        return [p.decode(FALLBACK_ENCODING) for p in parts], FALLBACK_ENCODING
 
 
 def run_git(cwd: str | Path | None, *args: str, input: str | bytes | None = None, check: bool = True,
@@ -201,7 +230,10 @@ class RepoSet:
 
 @dataclass
 class CommitRecord:
-    """A commit as ``git log`` describes it (dates in strict ISO 8601, message stripped)."""
+    """A commit as ``git log`` describes it (dates in strict ISO 8601, message stripped).
+
+    ``message`` and ``author`` were decoded with ``encoding`` (see :func:`decode_texts`):
+    ``message.encode(encoding)`` are the bytes git printed (ASCII whitespace stripped)."""
 
     sha: str
     parents: list[str]
@@ -209,14 +241,21 @@ class CommitRecord:
     author_date: str = ""
     commit_date: str = ""
     author: str = ""
+    encoding: str = "utf-8"
+
+    @property
+    def raw_message(self) -> bytes:
+        return self.message.encode(self.encoding)
 
 
-def _records(out: str) -> Iterator[CommitRecord]:
-    for chunk in out.split(_REC):
+def _records(out: bytes) -> Iterator[CommitRecord]:
+    for chunk in out.split(_REC_BYTES):
         if not chunk.strip():
             continue
-        sha, parents, adate, cdate, author, message = chunk.split("\x00", 5)
-        yield CommitRecord(sha.strip(), parents.split(), message.strip(), adate, cdate, author)
+        sha, parents, adate, cdate, author, message = chunk.split(b"\x00", 5)
+        (author_text, message_text), encoding = decode_texts(author, message.strip())
+        yield CommitRecord(sha.decode().strip(), parents.decode().split(), message_text, adate.decode(),
+                           cdate.decode(), author_text, encoding)
 
 
 def history(path: str | Path, ref: str = "HEAD", *, since: datetime | None = None,
@@ -228,7 +267,7 @@ def history(path: str | Path, ref: str = "HEAD", *, since: datetime | None = Non
         args.append("--first-parent")
     if since is not None:
         args.append(f"--since={(since if since.tzinfo else since.replace(tzinfo=timezone.utc)).isoformat()}")
-    yield from _records(run_git(path, *args, ref, "--").stdout)
+    yield from _records(run_git(path, *args, ref, "--", text=False).stdout)
 
 
 def commit_records(path: str | Path, shas: Iterable[str]) -> dict[str, CommitRecord]:
@@ -236,7 +275,8 @@ def commit_records(path: str | Path, shas: Iterable[str]) -> dict[str, CommitRec
     shas = [s for s in dict.fromkeys(shas) if s]
     if not shas:
         return {}
-    out = run_git(path, "log", "--no-walk=unsorted", f"--format={_REC_FMT}{_FIELDS_FMT}", *shas, "--").stdout
+    out = run_git(path, "log", "--no-walk=unsorted", f"--format={_REC_FMT}{_FIELDS_FMT}", *shas, "--",
+                  text=False).stdout
     return {r.sha: r for r in _records(out)}
 
 
@@ -288,30 +328,58 @@ def remote_url(path: str | Path, remote: str = "origin") -> str | None:
 
 
 def messages(path: str | Path, base: str, head: str, max_count: int = 250) -> list[str]:
-    """Messages of the commits in ``base..head`` (a PR's own commits); [] when git cannot tell."""
+    """Messages of the commits in ``base..head`` (a PR's own commits), each decoded with
+    :func:`decode_text`; [] when git cannot tell."""
     proc = run_git(path, "log", f"--max-count={max_count}", f"--format={_REC_FMT}%B", f"{base}..{head}", "--",
-                   check=False)
-    return [m.strip() for m in proc.stdout.split(_REC) if m.strip()]
+                   check=False, text=False)
+    return [decode_text(m.strip())[0] for m in proc.stdout.split(_REC_BYTES) if m.strip()]
+
+
+def diff_bytes(path: str | Path, base: str, head: str) -> bytes:
+    """``base..head`` as a patch, as git printed it (renames detected, as :func:`first_parent_patches` prints it)."""
+    return run_git(path, "diff", "-M", "--no-color", "--no-ext-diff", base, head, "--", text=False).stdout
 
 
 def diff(path: str | Path, base: str, head: str) -> str:
-    """``base..head`` as a patch (renames detected, as :func:`first_parent_patches` prints it)."""
-    return run_git(path, "diff", "-M", "--no-color", "--no-ext-diff", base, head, "--").stdout
+    """:func:`diff_bytes` decoded with :func:`decode_text`."""
+    return decode_text(diff_bytes(path, base, head))[0]
 
 
-def first_parent_patches(path: str | Path, shas: list[str], batch: int = 256) -> dict[str, str]:
-    """The patch of each commit against its first parent, with one ``git show`` per batch."""
-    patches: dict[str, str] = {}
+def first_parent_patch_bytes(path: str | Path, shas: list[str], batch: int = 256) -> dict[str, bytes]:
+    """The patch of each commit against its first parent, as git printed it, with one ``git show`` per batch."""
+    patches: dict[str, bytes] = {}
     for i in range(0, len(shas), batch):
         chunk = shas[i:i + batch]
         out = run_git(path, "show", "--diff-merges=first-parent", "-M", "--no-color", "--no-ext-diff",
-                      f"--format={_REC_FMT}%H", *chunk, "--").stdout
-        for part in out.split(_REC):
+                      f"--format={_REC_FMT}%H", *chunk, "--", text=False).stdout
+        for part in out.split(_REC_BYTES):
             if not part:
                 continue
-            sha, _, patch = part.partition("\n")
-            patches[sha.strip()] = patch.lstrip("\n")
+            sha, _, patch = part.partition(b"\n")
+            patches[sha.decode().strip()] = patch.lstrip(b"\n")
     return patches
+
+
+def first_parent_patches(path: str | Path, shas: list[str], batch: int = 256) -> dict[str, str]:
+    """:func:`first_parent_patch_bytes`, each patch decoded with :func:`decode_text`."""
+    return {sha: decode_text(patch)[0] for sha, patch in first_parent_patch_bytes(path, shas, batch).items()}
+
+
+def has_commits(path: str | Path, ref: str = "HEAD") -> bool:
+    """Whether ``ref`` names a commit (False in an empty repository)."""
+    return resolve_commit(path, ref) is not None
+
+
+def shallow_commits(path: str | Path) -> set[str]:
+    """The commits at a shallow clone's boundary (their parents are not in the clone); empty for a full clone."""
+    proc = run_git(path, "rev-parse", "--path-format=absolute", "--git-path", "shallow", check=False)
+    where = proc.stdout.strip()
+    if proc.returncode != 0 or not where:
+        return set()
+    try:
+        return {line.strip() for line in Path(where).read_text("ascii", "replace").splitlines() if line.strip()}
+    except OSError:  # no such file: not shallow
+        return set()
 
 
 # --------------------------------------------------------------------------- source trees
@@ -482,6 +550,14 @@ class GitCache:
         """First-parent patches of the commits (see :func:`first_parent_patches`)."""
         return first_parent_patches(self.path(repo), shas)
 
+    def patch_bytes(self, repo: str, shas: list[str]) -> dict[str, bytes]:
+        """First-parent patches of the commits, as git printed them (see :func:`first_parent_patch_bytes`)."""
+        return first_parent_patch_bytes(self.path(repo), shas)
+
     def diff(self, repo: str, base: str, head: str) -> str:
         """``base..head`` as the local miner's ``git show`` prints it (for rebase merges of several commits)."""
         return diff(self.path(repo), base, head)
+
+    def diff_bytes(self, repo: str, base: str, head: str) -> bytes:
+        """:meth:`diff` as git printed it."""
+        return diff_bytes(self.path(repo), base, head)

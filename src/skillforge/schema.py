@@ -27,6 +27,34 @@ def pr_instance_id(repo: str, number: int) -> str:
     return f"{owner}__{name}-{number}"
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with every lone surrogate (``"\\ud800"`` in a JSON file decodes to one) written as its
+    6-character escape ``\\ud800``, so that the text can be stored and serialised; the original is
+    recoverable with :func:`unescape_surrogates`. Text without surrogates is returned as it is."""
+    if text.isascii() or not _LONE_SURROGATE.search(text):
+        return text
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u(d[89a-f][0-9a-f]{2})", re.IGNORECASE)
+
+
+def unescape_surrogates(text: str) -> str:
+    """The inverse of :func:`escape_surrogates`: ``\\udXXX`` escapes back to the lone surrogates."""
+    return _SURROGATE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape_surrogates(value)
+    if isinstance(value, list):
+        return [escape_surrogates(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
 def repo_slug(repo: str) -> str:
     """``owner/name`` -> ``owner__name`` (the directory name used under --repos-dir)."""
     return repo.replace("/", "__")
@@ -42,6 +70,13 @@ class Issue(BaseModel):
     repo: str = ""
     created_at: str | None = None
     hints: list[str] = Field(default_factory=list, description="comments made before the PR's first commit")
+    encoding: str = Field(default="utf-8", description="codec the issue's source (an issues file) was decoded "
+                          "with: utf-8, or latin-1 when it was not valid UTF-8")
+
+    @field_validator("title", "body", "url", "hints", mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, value: Any) -> Any:
+        return _escaped(value)
 
 
 class ReviewComment(BaseModel):
@@ -74,6 +109,25 @@ class PullRecord(BaseModel):
     patch: str = Field(description="unified diff base_commit..merge_commit")
     merge_style: Literal["merge", "squash", "rebase", "api"] = "merge"
     source: str = Field(default="local", description="local | github")
+    encoding: str = Field(default="utf-8", description="codec the git-derived text fields (see git_fields) were "
+                          "decoded with: utf-8, or latin-1 when git's bytes were not valid UTF-8 (lossless)")
+
+    @field_validator("title", "body", "author", "labels", mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, value: Any) -> Any:
+        return _escaped(value)
+
+    @property
+    def git_fields(self) -> tuple[str, ...]:
+        """The text fields read from git (decoded with ``encoding``); the others come from an API as text."""
+        return ("patch",) if self.source == "github" else ("patch", "title", "body", "author")
+
+    def raw(self, field: str) -> bytes:
+        """The bytes a text field was decoded from: ``raw("patch")`` is the patch exactly as git printed it."""
+        value = getattr(self, field)
+        if not isinstance(value, str):
+            raise TypeError(f"PullRecord.{field} is not a text field")
+        return value.encode(self.encoding if field in self.git_fields else "utf-8")
 
     @property
     def instance_id(self) -> str:
@@ -114,6 +168,8 @@ class Analysis(BaseModel):
     other_patch: str = Field(default="", description="docs, changelogs and other files kept out of the gold patch")
     hunks: int = 0
     code_lines: int = 0
+    encoding: str = Field(default="utf-8", description="codec the PR's patch was decoded with (PullRecord.encoding): "
+                          "the patches above are written back with it, byte-exact")
 
 
 class Difficulty(BaseModel):
@@ -214,6 +270,7 @@ class Triage(str, Enum):
     NOT_STANDALONE = "not_standalone"
     NO_NEGATIVE = "no_negative"
     BUILD_ERROR = "build_error"
+    OVER_BUDGET = "over_budget"
     # input
     INPUT = "input"
 
@@ -274,6 +331,7 @@ _LABEL = {
     Triage.NOT_STANDALONE: "no FAIL_TO_PASS test can be made standalone",
     Triage.NO_NEGATIVE: "no wrong candidate is provably wrong",
     Triage.BUILD_ERROR: "build failed",
+    Triage.OVER_BUDGET: "over the time or memory budget",
     Triage.INPUT: "unusable input row",
 }
 

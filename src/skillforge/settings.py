@@ -86,6 +86,10 @@ class Settings:
     pids_limit: int = 256
     test_timeout: int = 300
     install_timeout: int = 1800
+    # bounded work per PR in analysis and candidate building (a PR over either is dropped as over_budget);
+    # 0 turns a limit off
+    pr_timeout: int = 120  # seconds one PR's analysis, or one PR's candidate building, may take
+    pr_memory: str = "1g"  # memory one PR's analysis or candidate building may add (2g, 512m, ...)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod

@@ -99,6 +99,12 @@ CREATE TABLE IF NOT EXISTS swebench_results (
     result TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS leases (
+    item TEXT PRIMARY KEY,
+    owner TEXT NOT NULL DEFAULT '',
+    expires_at REAL NOT NULL DEFAULT 0,
+    released_at REAL
+);
 CREATE TABLE IF NOT EXISTS github_seen (
     repo TEXT NOT NULL,
     number INTEGER NOT NULL,
@@ -123,6 +129,8 @@ PR_STAGES = ("mined", "analyzed", "executed", "built", "dropped")
 KEPT_STAGES = ("analyzed", "executed", "built")
 # candidate statuses: built -> valid | invalid (outcome) | error (infrastructure, retried on the next run)
 CANDIDATE_STATUSES = ("built", "valid", "invalid", "error")
+LEASE_TTL_S = 2 * 3600.0
+"""How long a lease holds without its owner making progress (``Workspace.take_leases``)."""
 
 
 class WorkspaceError(RuntimeError):
@@ -197,6 +205,16 @@ class NotBuiltRow:
     pr_id: str
     skill: str
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    """Who works on an item (``owner``: ``host:pid:start``; "" once released) and until when."""
+
+    item: str
+    owner: str
+    expires_at: float
+    released_at: float | None
 
 
 @dataclass(frozen=True)
@@ -466,6 +484,54 @@ class Workspace:
     def store_run(self, key: str, result: dict) -> None:
         self._execute("INSERT OR REPLACE INTO runs(key, result, created_at) VALUES(?,?,?)",
                       (key, json.dumps(result), time.time()))
+
+    # -- leases: processes sharing the work of one workspace ----------------
+    def take_leases(self, items: Iterable[str], *, owner: str | None = None, ttl: float = LEASE_TTL_S,
+                    listed_at: float | None = None) -> list[str]:
+        """Leases on ``items`` (work units, e.g. ``facts:<pr>``) for ``owner`` (this process by
+        default), taken in one transaction; returns the items now held, in order. An item is
+        taken when it is free, ``owner``'s already, expired, or held by a process of this host
+        that is gone; one held by a live other process is left to it. With ``listed_at``, the
+        time the caller read the state of the items, one released since is refused as well:
+        another process finished it after the caller looked."""
+        from skillforge.execution.owner import owner as this_process, owner_alive
+
+        me, now = owner or this_process(), time.time()
+        taken = []
+        with self.transaction() as db:
+            for item in dict.fromkeys(items):
+                row = db.execute("SELECT owner, expires_at, released_at FROM leases WHERE item=?", (item,)).fetchone()
+                if row is not None:
+                    if listed_at is not None and row["released_at"] is not None and row["released_at"] > listed_at:
+                        continue
+                    held = row["owner"] not in ("", me) and row["expires_at"] > now
+                    if held and owner_alive(row["owner"]):
+                        continue
+                db.execute("INSERT INTO leases(item, owner, expires_at, released_at) VALUES(?, ?, ?, NULL) "
+                           "ON CONFLICT(item) DO UPDATE SET owner=excluded.owner, expires_at=excluded.expires_at, "
+                           "released_at=NULL", (item, me, now + ttl))
+                taken.append(item)
+        return taken
+
+    def release_leases(self, items: Iterable[str], *, owner: str | None = None, ttl: float = LEASE_TTL_S) -> None:
+        """``owner``'s leases on ``items`` end (their results are recorded), in one transaction
+        that extends its other leases by ``ttl``: it is making progress."""
+        from skillforge.execution.owner import owner as this_process
+
+        me, now = owner or this_process(), time.time()
+        items = list(items)
+        with self.transaction() as db:
+            db.executemany("UPDATE leases SET owner='', expires_at=0, released_at=? WHERE item=? AND owner=?",
+                           [(now, item, me) for item in items])
+            db.execute("UPDATE leases SET expires_at=? WHERE owner=?", (now + ttl, me))
+
+    def leases(self, owner: str | None = None) -> list[LeaseRow]:
+        """Every lease (``owner``'s only, when given), released ones included."""
+        sql, params = "SELECT * FROM leases", ()
+        if owner is not None:
+            sql, params = sql + " WHERE owner=?", (owner,)
+        return [LeaseRow(r["item"], r["owner"], r["expires_at"], r["released_at"])
+                for r in self._query(sql + " ORDER BY item", params)]
 
     # -- environments -----------------------------------------------------
     @staticmethod

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workspaces import CODE_PATCH, ENVIRONMENT, RECIPE, REFERENCE_COMMIT, REPO, TEST_PATCH, build_workspace  # noqa: E402
+from workspaces import CODE_PATCH, ENVIRONMENT, REFERENCE_COMMIT, REPO, TEST_PATCH, build_workspace  # noqa: E402
 
 from skillforge.cli.main import app  # noqa: E402
 from skillforge.stages.export import export_dataset  # noqa: E402
@@ -39,7 +39,8 @@ def test_swebench_jsonl_rows(tmp_path):
     assert first["problem_statement"] == ws.get_pr("acme__calc-7").problem_statement
     assert first["hints_text"] == "Same on 1.2.\nIt is in ops.py." and second["hints_text"] == ""
     assert first["created_at"] == "2024-03-01T09:00:00Z" and second["created_at"] == "2024-03-02T10:00:00Z"
-    assert first["version"] == RECIPE.key() and first["environment"] == ENVIRONMENT
+    # the environment as a person reads it: the era (the half-year of its newest PR here, no clone to ask) and Python
+    assert first["version"] == second["version"] == "2024h1-py3.11" and first["environment"] == ENVIRONMENT
     assert first["environment_setup_commit"] == REFERENCE_COMMIT
     assert first["FAIL_TO_PASS"] == ["tests/test_ops.py::test_sub_order"]
     assert first["PASS_TO_PASS"] == ["tests/test_ops.py::test_keep[7]", "tests/test_ops.py::test_add"]
@@ -54,7 +55,7 @@ def test_swebench_jsonl_rows(tmp_path):
     read = read_instances(path)  # what `skillforge validate --instances` reads
     assert [r.error for r in read] == [None, None]
     assert read[0].given_fail_to_pass == first["FAIL_TO_PASS"] and read[0].given_pass_to_pass == first["PASS_TO_PASS"]
-    assert read[0].environment_setup_commit == REFERENCE_COMMIT and read[0].version == RECIPE.key()
+    assert read[0].environment_setup_commit == REFERENCE_COMMIT and read[0].version == "2024h1-py3.11"
 
 
 def test_swebench_string_lists_as_on_the_hub(tmp_path):

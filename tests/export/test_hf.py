@@ -41,7 +41,11 @@ def test_export_loads_per_skill_with_typed_columns(tmp_path):
     assert loc.features["gold_entities"] == datasets.List(datasets.Value("string"))
     assert loc[0]["difficulty"] == {"files": 0, "hunks": 0, "lines": 0, "entities": 0}
     review = datasets.load_dataset(str(out), name="review", split="train")
-    assert sorted(review["label"]) == ["NO", "YES"] and review.filter(lambda r: r["label"] == "NO")[0]["failed_tests"] == ["t.py::test_a"]
+    label = review.features["label"]  # a class label: NO = 0, YES = 1; `answer` keeps the text a prediction takes
+    assert label == datasets.ClassLabel(names=["NO", "YES"])
+    assert sorted(label.int2str(v) for v in review["label"]) == ["NO", "YES"]
+    no = review.filter(lambda r: r["label"] == label.str2int("NO"))[0]
+    assert no["failed_tests"] == ["t.py::test_a"] and no["answer"] == "<judgment>NO</judgment>"
     card = (out / "README.md").read_text()
     assert "config_name: localization" in card and "config_name: review" in card
     assert "| no test change | 1 |" in card and "| editing | invalid: no FAIL_TO_PASS test | 1 |" in card

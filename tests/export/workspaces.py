@@ -30,7 +30,7 @@ CODE_PATCH = """diff --git a/src/calc/ops.py b/src/calc/ops.py
 TEST_PATCH = """diff --git a/tests/test_ops.py b/tests/test_ops.py
 --- a/tests/test_ops.py
 +++ b/tests/test_ops.py
-@@ -1,2 +1,5 @@
+@@ -1 +1,4 @@
  from calc.ops import sub
 +
 +def test_sub_order():

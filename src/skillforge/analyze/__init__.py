@@ -25,7 +25,8 @@ for qualified names, and :mod:`.split` for the code/test/doc rules):
   path). Without a ``GIT binary patch`` payload git cannot apply them, so they
   go to ``other_patch`` whatever their kind; with one they stay in their
   kind's patch. They are never in ``files``/``test_files``/``entities``.
-* ``test_functions``: node ids of the tests of new-side test modules whose
+* ``test_functions``: node ids of the tests of new-side test modules (regular
+  files: a symlink named ``test_x.py`` holds none) whose
   lines (decorators included) the test patch changes on either side, of every
   test of a class whose own body or non-test methods (``setUp``,
   ``setup_method``, helpers) change, and of every test the patch adds.
@@ -42,11 +43,19 @@ from dataclasses import dataclass, field
 
 from skillforge.schema import Analysis, FileChange
 from skillforge.analyze import trivial as _trivial
-from skillforge.analyze.entities import Entity, TouchResult, touch_entities
+from skillforge.analyze.entities import Entity, TouchResult, _innermost_map, touch_entities
 from skillforge.analyze.lang import PYTHON, LanguageAdapter, adapter_for
+from skillforge.analyze.lang.pydeep import too_deep
 from skillforge.analyze.lang.python import module_name
 from skillforge.analyze.patch import FileDiff, PatchError, _hunk_counts, apply_patch_to_text, join_files, parse_patch, reverse_patch
-from skillforge.analyze.split import TestConfig, is_python_test_module, layout, load_test_config, split_files
+from skillforge.analyze.split import (
+    REGULAR_FILE_MODES,
+    TestConfig,
+    is_python_test_module,
+    layout,
+    load_test_config,
+    split_files,
+)
 
 __all__ = [
     "AnalysisError",
@@ -120,11 +129,12 @@ def _encode(text: str) -> bytes:
 class _Parsed:
     """A parsed file and (on first use) its entities."""
 
-    __slots__ = ("_entities", "find", "tree")
+    __slots__ = ("_entities", "deep", "find", "tree")
 
-    def __init__(self, tree, find) -> None:
+    def __init__(self, tree, find, deep: bool = False) -> None:
         self.tree = tree
         self.find = find
+        self.deep = deep  # too deep to parse whole: the tree has its deepest bodies blanked
         self._entities = None
 
     @property
@@ -136,11 +146,16 @@ class _Parsed:
 
 class _ParseCache:
     """Parsed files by language and content: in a history, one PR's new side is
-    the next PR's old side, so each version of a file is parsed once."""
+    the next PR's old side, so each version of a file is parsed once. At most
+    ``size`` files and ``max_bytes`` of source are kept (a syntax tree takes tens
+    of times its source): a file over a quarter of that is parsed, never kept."""
 
-    def __init__(self, size: int = 96) -> None:
+    def __init__(self, size: int = 96, max_bytes: int = 24 << 20) -> None:
         self.size = size
+        self.max_bytes = max_bytes
         self._items: OrderedDict[tuple[str, bytes], _Parsed] = OrderedDict()
+        self._sizes: dict[tuple[str, bytes], int] = {}
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, path: str, data: bytes, base: tuple[_Parsed, bytes, FileDiff] | None = None) -> _Parsed:
@@ -153,14 +168,24 @@ class _ParseCache:
             if got is not None:
                 self._items.move_to_end(key)
                 return got
-        old_tree = _edited(base, len(data)) if base is not None else None
-        parser = adapter.parser()
-        tree = parser.parse(data, old_tree) if old_tree is not None else parser.parse(data)
-        got = _Parsed(tree, adapter.entities)
+        find, deep = adapter.entities, adapter is PYTHON and too_deep(data)
+        if deep:  # parsed with its deepest bodies blanked, named in pieces
+            tree, find = PYTHON.parse(data), (lambda _tree, data=data: PYTHON.entities(data))
+        else:
+            old_tree = _edited(base, len(data)) if base is not None and not base[0].deep else None
+            parser = adapter.parser()
+            tree = parser.parse(data, old_tree) if old_tree is not None else parser.parse(data)
+        got = _Parsed(tree, find, deep)
+        if len(data) > self.max_bytes // 4:
+            return got
         with self._lock:
+            if key not in self._items:
+                self._sizes[key] = len(data)
+                self._bytes += len(data)
             self._items[key] = got
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            while len(self._items) > self.size or self._bytes > self.max_bytes:
+                old, _ = self._items.popitem(last=False)
+                self._bytes -= self._sizes.pop(old)
         return got
 
 
@@ -268,18 +293,14 @@ def _changed_tests(
     for src, parsed, lines in ((new_src, new_p, fd.added_lines), (old_src, old_p, fd.removed_lines)):
         if src is None or parsed is None:
             continue
-        ents = parsed.entities
+        ents = [e for e in parsed.entities if e.kind != "variable"]
         src_lines = src.split(b"\n")
+        owner = _innermost_map(ents, len(src_lines))  # the innermost definition of each line, in one sweep
         for ln in set(lines):
             if not (1 <= ln <= len(src_lines)) or not src_lines[ln - 1].strip():
                 continue
-            best: Entity | None = None
-            for e in ents:
-                if e.start_line <= ln <= e.end_line and e.kind != "variable":
-                    if best is None or (e.start_line >= best.start_line and e.end_line <= best.end_line):
-                        best = e
-            if best is not None:
-                touched.add(best.qualname)
+            if owner[ln] != -1:
+                touched.add(ents[owner[ln]].qualname)
 
     test_quals = {t.qualname for t in new_items} | old_quals
     classes = {t.class_qualname for t in new_items} | {t.defined_in for t in new_items}
@@ -404,7 +425,9 @@ def analyze_change_labels(
                                                       old_tree=trees[0], new_tree=trees[1]))
         elif id(fd) in test_ids:
             result.test_files.append(fd.path)
-            if fd.status != "removed" and (fd.path in lay.test_modules or is_python_test_module(fd.path, test_config)):
+            regular = fd.new_mode is None or fd.new_mode in REGULAR_FILE_MODES  # a symlink holds no tests
+            if fd.status != "removed" and regular and (fd.path in lay.test_modules
+                                                         or is_python_test_module(fd.path, test_config)):
                 sides = _sides(fd, read_old, read_new)
                 assert sides.new is not None
                 result.test_functions += _changed_tests(fd.path, sides.old, sides.new, fd, test_config)

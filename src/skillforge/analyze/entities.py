@@ -42,8 +42,30 @@ __all__ = [
     "TestItem",
     "TouchResult",
     "render",
+    "run_walk",
     "touch_entities",
 ]
+
+
+def run_walk(step):
+    """Run a recursive tree walk without Python's call stack, so nesting of any depth is
+    walked: each step is a generator that ``yield``s the generator of a sub-step (instead
+    of calling it) and receives the sub-step's return value. A step that is not a
+    generator is its own result."""
+    if not hasattr(step, "send"):
+        return step
+    stack = [step]
+    value = None
+    while stack:
+        try:
+            sub = stack[-1].send(value)
+        except StopIteration as stop:
+            stack.pop()
+            value = stop.value
+            continue
+        stack.append(sub)
+        value = None
+    return value
 
 
 @dataclass(frozen=True)
@@ -147,7 +169,7 @@ class LanguageAdapter:
         """Every entity of one file, in source order (outer before inner)."""
         tree = source if isinstance(source, Tree) else self.parse(source)
         out: list[Entity] = []
-        self._walk(tree.root_node, [], out, ctx=WalkContext())
+        run_walk(self._walk(tree.root_node, [], out, ctx=WalkContext()))
         return out
 
     def test_items(self, path: str, source: bytes | str | Tree, config: TestConfig | None = None) -> list[TestItem]:
@@ -155,7 +177,9 @@ class LanguageAdapter:
         return []
 
     # for adapters that walk the tree themselves ------------------------------
-    def _walk(self, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext) -> None:  # pragma: no cover
+    def _walk(self, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext):  # pragma: no cover
+        """Append the entities under ``node`` to ``out``; a walk into nested scopes is a
+        generator that yields its sub-walks (see :func:`run_walk`), so depth is unbounded."""
         raise NotImplementedError
 
     def _leading(self, node: Node) -> Node:
@@ -255,11 +279,9 @@ class TouchResult:
         return list(dict.fromkeys([*self.modified, *self.added, *self.removed]))
 
 
-def _innermost_map(ents: list[Entity], n_lines: int) -> list[int]:
-    """For each 1-based line, the index of the innermost entity holding it (-1: none)."""
+def _painted(ents: list[Entity], n_lines: int) -> list[int]:
+    """:func:`_innermost_map` by painting (for ranges that overlap without nesting)."""
     owner = [-1] * (n_lines + 2)
-    # outer entities come before inner ones in ``entities`` order, and a nested
-    # entity's range lies inside its parent's: painting in order leaves the innermost
     order = sorted(range(len(ents)), key=lambda k: (ents[k].start_line, -ents[k].end_line))
     for k in order:
         e = ents[k]
@@ -267,6 +289,44 @@ def _innermost_map(ents: list[Entity], n_lines: int) -> list[int]:
             cur = owner[line]
             if cur == -1 or (ents[cur].start_line <= e.start_line and ents[cur].end_line >= e.end_line):
                 owner[line] = k
+    return owner
+
+
+def _innermost_map(ents: list[Entity], n_lines: int) -> list[int]:
+    """For each 1-based line, the index of the innermost entity holding it (-1: none).
+
+    Outer entities come before inner ones in ``entities`` order, and a nested
+    entity's range lies inside its parent's: taken in order of their first lines,
+    the open entities form a stack whose top owns the lines up to the next start
+    (linear, however deep the nesting)."""
+    owner = [-1] * (n_lines + 2)
+    order = sorted(range(len(ents)), key=lambda k: (ents[k].start_line, -ents[k].end_line))
+    last = n_lines + 1
+    stack: list[int] = []
+    pos = 1  # the first line not yet given an owner
+
+    def assign(until: int) -> None:
+        nonlocal pos
+        while pos <= until:
+            while stack and ents[stack[-1]].end_line < pos:
+                stack.pop()
+            if not stack:
+                pos = until + 1
+                return
+            k = stack[-1]
+            upto = min(ents[k].end_line, until)
+            owner[pos:upto + 1] = [k] * (upto + 1 - pos)
+            pos = upto + 1
+
+    for k in order:
+        e = ents[k]
+        assign(min(e.start_line - 1, last))
+        while stack and ents[stack[-1]].end_line < e.start_line:
+            stack.pop()
+        if stack and ents[stack[-1]].end_line < e.end_line:
+            return _painted(ents, n_lines)  # ranges that overlap without nesting: the general rule
+        stack.append(k)
+    assign(last)
     return owner
 
 

@@ -37,6 +37,13 @@ or MISSING node), differs from the original, and its Python AST differs too
 *changes behaviour* is then for the tests to say: callers run the gold tests
 on it in Docker and keep the mutants they kill.
 
+Work stays linear in the size of the file: sites are looked for only inside
+the target entity's own subtree; entities over :data:`MAX_ENTITY_BYTES` (data
+literals, generated tables) are not mutated; at most :data:`MAX_TRIES` sites
+are tried per entity; and in files over :data:`LARGE_FILE_BYTES` a mutant is
+checked by an incremental reparse and the AST of the statement it changes
+(diffs of large files are :mod:`.textdiff`'s anchored ones).
+
 :attr:`Mutant.patch` is a ``git apply``-able diff from the file as it is after
 the change (the merge commit) to the mutated file, so it applies on top of the
 gold patch: ``base commit + code patch + mutant patch`` is the fixed code with
@@ -46,8 +53,9 @@ one bug put back in. :func:`file_diff` makes such diffs.
 from __future__ import annotations
 
 import ast
+import bisect
 import decimal
-import difflib
+import hashlib
 import random
 import re
 import warnings
@@ -60,7 +68,9 @@ from tree_sitter import Node
 
 from skillforge.schema import Analysis
 from skillforge.analyze.patch import parse_patch
-from skillforge.analyze.lang.python import entities, parse
+from skillforge.analyze.textdiff import file_diff
+from skillforge.analyze.lang.pydeep import too_deep
+from skillforge.analyze.lang.python import PYTHON, entities, parse
 
 __all__ = [
     "OPERATORS",
@@ -110,6 +120,11 @@ def _text(node: Node | None) -> str:
     if node is None or node.text is None:
         return ""
     return node.text.decode("utf-8", "replace")
+
+
+MAX_ENTITY_BYTES = 1 << 20  # larger entities are data (literals, tables), not logic: no mutants there
+MAX_TRIES = 200  # sites tried per entity (each try parses the mutated file)
+LARGE_FILE_BYTES = 64 << 10  # from this size on, mutants are checked locally (see the module docstring)
 
 
 def _walk(node: Node) -> Iterator[Node]:
@@ -404,7 +419,7 @@ def _python_ast(source: bytes):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return ast.dump(ast.parse(source))
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError):  # too deep for this interpreter: tree-sitter decides
         return None
 
 
@@ -424,30 +439,6 @@ def is_valid_mutant(original: bytes, mutated: bytes, original_ast: str | None = 
     return after is not None and after != before
 
 
-def file_diff(path: str, old: str | None, new: str | None, *, context: int = 3) -> str:
-    """A ``git apply``-able diff of one file (``old``/``new`` None: the file is added/deleted)."""
-    if old == new:
-        return ""
-    a = (old or "").splitlines(keepends=True)
-    b = (new or "").splitlines(keepends=True)
-    header = f"diff --git a/{path} b/{path}\n"
-    if old is None:
-        header += "new file mode 100644\n"
-    elif new is None:
-        header += "deleted file mode 100644\n"
-    lines = list(difflib.unified_diff(a, b, "/dev/null" if old is None else f"a/{path}",
-                                      "/dev/null" if new is None else f"b/{path}", n=context))
-    out = []
-    for line in lines:
-        if line.startswith(("---", "+++")) and len(out) < 2:
-            out.append(line.rstrip("\n") + "\n")
-        elif line.endswith("\n"):
-            out.append(line)
-        else:
-            out.append(line + "\n\\ No newline at end of file\n")
-    return header + "".join(out)
-
-
 # --------------------------------------------------------------------------- sites
 
 
@@ -458,17 +449,33 @@ class _Site:
     on_changed_line: bool
 
 
-def _entity_ranges(tree, qualname: str, other_targets: set[str]) -> list[tuple[int, int]]:
+class _Entities:
+    """A file's entities, by qualname and by first line (looked up once per file, not per target)."""
+
+    def __init__(self, tree) -> None:
+        self.all = sorted(entities(tree), key=lambda e: e.start_line)
+        self.starts = [e.start_line for e in self.all]
+        self.by_name: dict[str, list] = {}
+        for e in self.all:
+            self.by_name.setdefault(e.qualname, []).append(e)
+
+    def within(self, lo: int, hi: int) -> list:
+        """Entities that start on lines ``lo..hi``."""
+        return self.all[bisect.bisect_left(self.starts, lo):bisect.bisect_right(self.starts, hi)]
+
+
+def _entity_ranges(tree, qualname: str, other_targets: set[str], found: _Entities | None = None
+                   ) -> list[tuple[int, int]]:
     """Line ranges (1-based, inclusive) of one entity, minus nested entities that are targets of their own."""
-    ents = entities(tree)
-    own = [e for e in ents if e.qualname == qualname]
+    found = found or _Entities(tree)
+    own = found.by_name.get(qualname, [])
     if not own:
         return []
     out = []
     for e in own:
-        holes = sorted((n.start_line, n.end_line) for n in ents
-                       if n.qualname in other_targets and n.qualname.startswith(qualname + ".")
-                       and e.start_line <= n.start_line and n.end_line <= e.end_line)
+        holes = sorted((n.start_line, n.end_line) for n in found.within(e.start_line, e.end_line)
+                       if n.qualname != qualname and n.qualname in other_targets
+                       and n.qualname.startswith(qualname + ".") and n.end_line <= e.end_line)
         lo = e.start_line
         for hs, he in holes:
             if hs > lo:
@@ -481,20 +488,36 @@ def _entity_ranges(tree, qualname: str, other_targets: set[str]) -> list[tuple[i
 
 def sites(tree, ranges: list[tuple[int, int]], changed: set[int] = frozenset(),
           operators: tuple[Operator, ...] = OPERATORS) -> list[_Site]:
-    """Every (operator, node) pair inside the line ranges, in source order."""
+    """Every (operator, node) pair inside the line ranges, in source order. Only the
+    subtree around the ranges is walked (the smallest node holding them all), and
+    only the children that overlap a range are entered."""
     out: list[_Site] = []
+    if not ranges:
+        return out
+    marks = sorted(changed)
 
     def inside(n: Node) -> bool:
         s, e = n.start_point[0] + 1, n.end_point[0] + 1
         return any(lo <= s and e <= hi for lo, hi in ranges)
 
-    for n in _walk(tree.root_node):
-        if not inside(n):
-            continue
-        for op in operators:
-            if op.applies(n):
-                lines = set(range(n.start_point[0] + 1, n.end_point[0] + 2))
-                out.append(_Site(op, n, bool(lines & changed)))
+    def overlaps(n: Node) -> bool:
+        s, e = n.start_point[0] + 1, n.end_point[0] + 1
+        return any(s <= hi and lo <= e for lo, hi in ranges)
+
+    first, last = min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
+    root = tree.root_node
+    start = root.descendant_for_point_range((first - 1, 0), (last, 0)) or root
+    while start.parent is not None and inside(start.parent):
+        start = start.parent
+    stack = [start]
+    while stack:
+        n = stack.pop()
+        if inside(n):
+            for op in operators:
+                if op.applies(n):
+                    k = bisect.bisect_left(marks, n.start_point[0] + 1)  # a changed line among the node's lines?
+                    out.append(_Site(op, n, k < len(marks) and marks[k] <= n.end_point[0] + 1))
+        stack.extend(c for c in reversed(n.children) if overlaps(c))
     return out
 
 
@@ -514,11 +537,79 @@ def _order(cands: list[_Site], rng: random.Random) -> list[_Site]:
         g.sort(key=lambda c: not c.on_changed_line)
         queues.append(g)
     out: list[_Site] = []
-    while any(queues):
-        for q in queues:
-            if q:
-                out.append(q.pop(0))
+    for depth in range(max((len(q) for q in queues), default=0)):  # round robin, linear
+        out.extend(q[depth] for q in queues if depth < len(q))
     return out
+
+
+def _point(src: bytes, byte: int) -> tuple[int, int]:
+    return src.count(b"\n", 0, byte), byte - (src.rfind(b"\n", 0, byte) + 1)
+
+
+class _File:
+    """One target file: its source, tree, entities, and the checks of its mutants."""
+
+    _UNSET = object()
+
+    def __init__(self, source: bytes, tree) -> None:
+        self.source = source
+        self.tree = tree
+        self.entities = _Entities(tree)
+        self.large = len(source) > LARGE_FILE_BYTES
+        self._ast = self._UNSET
+        self._starts: list[int] | None = None
+
+    def span(self, e) -> int:
+        """Bytes of an entity's lines."""
+        if self._starts is None:
+            self._starts = [0, *(m.end() for m in re.finditer(b"\n", self.source))]
+        starts = self._starts
+        end = starts[e.end_line] if e.end_line < len(starts) else len(self.source)
+        return end - starts[min(e.start_line - 1, len(starts) - 1)]
+
+    def whole_ast(self):
+        if self._ast is self._UNSET:
+            self._ast = _python_ast(self.source)
+        return self._ast
+
+    def valid(self, node: Node, edit: Edit, mutated: bytes) -> bool:
+        """:func:`is_valid_mutant`; for a large file by an incremental reparse and the AST of
+        the smallest statement around the edit that Python parses on its own."""
+        if not self.large:
+            return is_valid_mutant(self.source, mutated, self.whole_ast())
+        if mutated == self.source or self._reparse_has_error(edit, mutated):
+            return False
+        before, after = self._local_asts(node, edit, mutated)
+        if before is None:
+            return True  # syntax newer than this interpreter: tree-sitter's word is enough
+        return after is not None and after != before
+
+    def _reparse_has_error(self, edit: Edit, mutated: bytes) -> bool:
+        new_end = edit.start + len(edit.text)
+        old = self.tree.copy()
+        old.edit(start_byte=edit.start, old_end_byte=edit.end, new_end_byte=new_end,
+                 start_point=_point(self.source, edit.start), old_end_point=_point(self.source, edit.end),
+                 new_end_point=_point(mutated, new_end))
+        return PYTHON.parser().parse(mutated, old).root_node.has_error
+
+    def _local_asts(self, node: Node, edit: Edit, mutated: bytes):
+        src, grow = self.source, len(edit.text) - (edit.end - edit.start)
+        stmt: Node | None = node
+        while stmt is not None and stmt.parent is not None:
+            while stmt.parent is not None and stmt.parent.type not in ("module", "block"):
+                stmt = stmt.parent
+            if stmt.parent is None:
+                break
+            a = src.rfind(b"\n", 0, stmt.start_byte) + 1
+            b = src.find(b"\n", stmt.end_byte)
+            b = len(src) if b == -1 else b + 1
+            if a <= edit.start and edit.end <= b:
+                head = b"if 1:\n" if src[a:a + 1] in (b" ", b"\t") else b""
+                before = _python_ast(head + src[a:b])
+                if before is not None:
+                    return before, _python_ast(head + mutated[a:b + grow])
+            stmt = stmt.parent  # a clause (else:, except:) or a part of a longer statement: look further out
+        return self.whole_ast(), _python_ast(mutated)
 
 
 def mutants_for(read_new: ReadFile, analysis: Analysis, *, seed: int | str = 0, max_per_entity: int = 2,
@@ -536,34 +627,37 @@ def mutants_for(read_new: ReadFile, analysis: Analysis, *, seed: int | str = 0, 
             changed.setdefault(fd.path, set()).update(fd.added_lines)
     per_entity: list[list[Mutant]] = []
     seen: set[tuple[str, bytes]] = set()
-    trees: dict[str, tuple[bytes, object, str | None]] = {}
+    files: dict[str, _File | None] = {}
+    with_mutants = 0
     for entity in targets:
+        if with_mutants >= max_total:
+            break  # the round robin below takes the first mutant of the first max_total entities that have one
         path, _, qual = entity.partition("::")
-        if path not in trees:
+        if path not in files:
             data = read_new(path)
-            if data is None:
-                continue
-            tree = parse(data)
-            if _has_error(tree):
-                continue  # a file tree-sitter cannot read cleanly: no safe mutants
-            trees[path] = (data, tree, _python_ast(data))
-        if path not in trees:
+            tree = parse(data) if data is not None and not too_deep(data) else None  # too deep: never importable
+            # a file tree-sitter cannot read cleanly: no safe mutants
+            files[path] = _File(data, tree) if tree is not None and not _has_error(tree) else None
+        f = files[path]
+        if f is None:
             continue
-        source, tree, original_ast = trees[path]
-        ranges = _entity_ranges(tree, qual, {t for t in target_set if t != qual})
-        if not ranges:
+        source = f.source
+        ranges = _entity_ranges(f.tree, qual, target_set, f.entities)
+        if not ranges or any(f.span(e) > MAX_ENTITY_BYTES for e in f.entities.by_name.get(qual, [])):
             continue
         found: list[Mutant] = []
-        for site in _order(sites(tree, ranges, changed.get(path, set()), operators), _rng(seed, entity)):
-            if len(found) >= max_per_entity:
+        for tries, site in enumerate(_order(sites(f.tree, ranges, changed.get(path, set()), operators),
+                                            _rng(seed, entity))):
+            if len(found) >= max_per_entity or tries >= MAX_TRIES:
                 break
             edit = site.operator.apply(site.node, _rng(seed, entity, site.operator.name, site.node.start_byte))
             if edit is None:
                 continue
             mutated = mutate_source(source, edit)
-            if (path, mutated) in seen or not is_valid_mutant(source, mutated, original_ast):
+            key = (path, hashlib.blake2b(mutated, digest_size=16).digest())
+            if key in seen or not f.valid(site.node, edit, mutated):
                 continue
-            seen.add((path, mutated))
+            seen.add(key)
             old_text = source.decode("utf-8", "surrogateescape")
             new_text = mutated.decode("utf-8", "surrogateescape")
             line = source.count(b"\n", 0, edit.start) + 1
@@ -574,6 +668,7 @@ def mutants_for(read_new: ReadFile, analysis: Analysis, *, seed: int | str = 0, 
                 patch=file_diff(path, old_text, new_text), on_changed_line=site.on_changed_line,
             ))
         per_entity.append(found)
+        with_mutants += bool(found)
     out: list[Mutant] = []
     depth = 0
     while len(out) < max_total and any(depth < len(f) for f in per_entity):

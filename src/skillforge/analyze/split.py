@@ -82,6 +82,7 @@ __all__ = [
     "TestLayout",
     "classify",
     "is_python_test_module",
+    "runnable_test_modules",
     "file_kind",
     "layout",
     "load_test_config",
@@ -239,6 +240,22 @@ _OTHER_SOURCE_EXT = (".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".cts
                      ".scala", ".rs")
 
 
+def runnable_test_modules(paths: Iterable[str], config: TestConfig, mode_of: Callable[[str], str | None],
+                          read: Callable[[str], bytes | None]) -> list[str]:
+    """The paths that are real Python test modules, in order: regular files (``mode_of``: a
+    path's git mode, None when it is absent), text (no NUL byte in what ``read`` gives), named
+    as ``config`` names test modules. What is handed to pytest as a test file is one of these."""
+    out = []
+    for path in paths:
+        mode = mode_of(path)
+        if mode is None or not is_python_test_module(path, config, mode):
+            continue
+        data = read(path)
+        if data is not None and b"\0" not in data[:8000]:  # git's own test for binary content
+            out.append(path)
+    return out
+
+
 def is_language_test_file(path: str) -> bool:
     """A test (or test support file) by the conventions of the JavaScript/TypeScript,
     Go, JVM and Rust runners (see the module docstring); Python is :func:`is_python_test_module`'s."""
@@ -257,13 +274,20 @@ def is_language_test_file(path: str) -> bool:
     return False
 
 
-def is_python_test_module(path: str, config: TestConfig | None = None) -> bool:
+REGULAR_FILE_MODES = ("100644", "100755")  # git's modes of regular files (a symlink is 120000)
+
+
+def is_python_test_module(path: str, config: TestConfig | None = None, mode: str | None = None) -> bool:
     """Would pytest collect this file as a test module? Its name matches
     ``python_files`` (``config``'s; without one pytest's default, ``test_*.py``
     and ``*_test.py``) and it lies under ``testpaths`` when those are set;
-    ``conftest.py`` and ``__init__.py`` never are. The one rule for Python test
-    modules: every other part of skillforge asks this function."""
+    ``conftest.py`` and ``__init__.py`` never are. With ``mode`` (its git file
+    mode, when known) only a regular file is: a symlink or a submodule named
+    ``test_x.py`` is not a test module. The one rule for Python test modules:
+    every other part of skillforge asks this function."""
     config = config if config is not None else _DEFAULT_CONFIG
+    if mode is not None and mode not in REGULAR_FILE_MODES:
+        return False
     if not path.endswith(".py"):
         return False
     if posixpath.basename(path) in ("conftest.py", "__init__.py"):

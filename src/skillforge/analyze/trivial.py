@@ -19,8 +19,9 @@ new contents and returns
 The trees are compared node by node (types and leaf texts, with the nesting),
 so a statement moved out of a block is a real change even though its tokens
 are the same; a trailing comma before a closing bracket counts as formatting
-(a one-element tuple's comma is part of the tuple's syntax, and stays). Files without a grammar or a parser are trivial only when they
-differ in whitespace alone. Added, removed and renamed files are real changes.
+(a one-element tuple's comma is part of the tuple's syntax, and stays). Files without a grammar or a parser,
+and Python nested too deep to parse whole (:mod:`.lang.pydeep`), are trivial only when they differ in
+whitespace alone. Added, removed and renamed files are real changes.
 :func:`combine` folds the kinds of a change's files: the change is trivial only
 when every file is.
 """
@@ -36,6 +37,7 @@ from collections.abc import Callable
 from tree_sitter import Node, Tree
 
 from skillforge.analyze.lang import PYTHON, adapter_for
+from skillforge.analyze.lang.pydeep import too_deep
 
 __all__ = ["KINDS", "change_kind", "combine", "parse_for"]
 
@@ -68,13 +70,19 @@ def _is_docstring(node: Node) -> bool:
 
 
 def _is_literal(node: Node | None) -> bool:
-    if node is None:
-        return False
-    if node.type in ("tuple", "list", "parenthesized_expression"):
-        return all(_is_literal(c) for c in node.named_children)
-    if node.type == "unary_operator":
-        return _is_literal(node.child_by_field_name("argument"))
-    return node.type in _LITERALS
+    """A literal, or tuples/lists/parentheses/signs of literals (nested to any depth)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n is None:
+            return False
+        if n.type in ("tuple", "list", "parenthesized_expression"):
+            stack.extend(n.named_children)
+        elif n.type == "unary_operator":
+            stack.append(n.child_by_field_name("argument"))
+        elif n.type not in _LITERALS:
+            return False
+    return True
 
 
 def _is_version_statement(node: Node, *, setup_py: bool) -> bool:
@@ -261,6 +269,8 @@ def change_kind(
     if old == new:
         return "whitespace"  # a mode change
     adapter = adapter_for(path)
+    if adapter is PYTHON and (too_deep(old) or too_deep(new)):
+        adapter = None  # its trees have the deepest bodies blanked: compared as text
     if adapter is not None:
         if old_tree is None or new_tree is None:
             old_tree, new_tree = adapter.parse(old), adapter.parse(new)

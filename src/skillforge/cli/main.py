@@ -50,28 +50,52 @@ def mine(
 ) -> None:
     """Mine merged pull requests (with their issues and reviews) into the workspace: from a local
     git history, or from GitHub (owner/name or --search)."""
+    import sqlite3
+
+    from rich.markup import escape
+
+    from skillforge.gitio import RepoError
     from skillforge.mine.local import MineError
     from skillforge.stages import mine as mine_stage
+    from skillforge.workspace import Workspace, WorkspaceError
+
+    def say(kind: str, message: str) -> None:  # one line each, whatever the terminal's width
+        err_console.print(f"{kind} {escape(message)}", soft_wrap=True, highlight=False)
+
+    def error(message: str) -> None:
+        say("[bold red]error:[/]", message)
+        raise typer.Exit(1)
 
     config = make_config(MineConfig, flags)
     options = {k: v for k, v in flags.items() if v is not None and k in SourceSpec.model_fields}
     try:
         if source is None and not options.get("search"):
-            fail("give a repository (a local path or owner/name) or --search")
+            error("give a repository (a local path or owner/name) or --search")
         spec = mine_stage.source_spec(source, **options) if source is not None else SourceSpec(**options)
         if spec.path and spec.search:
-            fail("--search mines GitHub; it cannot be combined with a local path")
-        ws = open_workspace(workspace)
+            error("--search mines GitHub; it cannot be combined with a local path")
+        try:
+            ws = Workspace(workspace)
+        except WorkspaceError as e:
+            error(str(e))
+        except (OSError, sqlite3.Error) as e:
+            error(f"workspace {workspace} cannot be opened: {getattr(e, 'strerror', None) or e}")
         summary = mine_stage.run(ws, config, sources=[spec], console=err_console)
     except MineError as e:
         report = getattr(e, "summary", None)
         if report is not None:
             console.print(report.report())
-        fail(str(e))
-    except ValueError as e:
-        fail(str(e))
+        error(str(e))
+    except (ValueError, RepoError) as e:
+        error(str(e))
+    except (OSError, sqlite3.Error) as e:
+        error(f"mining failed: {type(e).__name__}: {e}")
     for mined in summary.local:
         console.print(mined_table(mined))
+        for warning in mined.warnings:
+            say("[yellow]warning:[/]", warning.render())
+        if mined.dropped:
+            say("dropped:", ", ".join(f"{k} {v}" for k, v in sorted(mined.dropped.items())))
     for report in summary.github:
         console.print(report.report())
 
@@ -84,15 +108,26 @@ def analyze(
 ) -> None:
     """Print the ground-truth labels of one patch as JSON (files, entities, tests)."""
     from skillforge.analyze import analyze_commit_patch
+    from skillforge.gitio import decode_text
 
-    if not patch.exists():
-        fail(f"{patch}: no such patch file")
+    if not patch.is_file():
+        fail(f"{patch}: no such patch file" if not patch.exists() else f"{patch}: not a file")
     try:
-        analysis = analyze_commit_patch(repo, commit, patch.read_text())
+        data = patch.read_bytes()
+    except OSError as e:
+        fail(f"{patch}: cannot be read: {e.strerror or e}")
+    text, encoding = decode_text(data)  # not UTF-8: latin-1, byte for byte (reported as "encoding")
+    if encoding != "utf-8":
+        # the analyzer reads file contents as UTF-8 with undecodable bytes escaped: the patch in that same
+        # form, so that its context lines match the files byte for byte
+        text = data.decode("utf-8", "surrogateescape")
+    try:
+        analysis = analyze_commit_patch(repo, commit, text)
     except Exception as e:
         fail(f"cannot analyze {patch} on {repo}@{commit}: {e}")
-    data = analysis.model_dump(exclude={"code_patch", "test_patch", "other_patch"})
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    analysis.encoding = encoding
+    labels = analysis.model_dump(exclude={"code_patch", "test_patch", "other_patch"})
+    sys.stdout.write(json.dumps(labels, indent=2) + "\n")
 
 
 @app.command()
@@ -332,11 +367,11 @@ def images_prune(
     all_images: Annotated[bool, typer.Option("--all", help="base images too (rebuilt from the Debian mirror or pulled when next needed)")] = False,
     dry_run: Annotated[bool, typer.Option(help="show what would be removed, remove nothing")] = False,
 ) -> None:
-    """Remove env images (with --all base images too) to reclaim disk; images in use are kept. Also removes run and setup containers left behind by a killed process."""
+    """Remove env images (with --all base images too) to reclaim disk; images in use are kept. Also removes the run, setup, pool and session containers of processes of this host that were killed."""
     from skillforge.execution import InfraError
     from skillforge.execution.client import docker_client
     from skillforge.execution.images import disk_usage, list_images, prune_images
-    from skillforge.execution.sandbox import remove_leftover_containers
+    from skillforge.execution.cleanup import dead_owner_containers, remove_dead_owners
 
     keep: set[str] = set()
     if keep_workspace is not None:
@@ -344,7 +379,7 @@ def images_prune(
         keep = {e.image for e in ws.environments() if e.image}
     try:
         client = docker_client()
-        containers = 0 if dry_run else remove_leftover_containers(client)
+        containers = len(dead_owner_containers(client)) if dry_run else remove_dead_owners(client)
         before = {i.tag: i for i in list_images(client)}
         removed = prune_images(client, kind=None if all_images else "env", repo=repo, keep=keep, dry_run=dry_run)
     except InfraError as e:
@@ -356,7 +391,7 @@ def images_prune(
         console.print(f"{verb} {tag}")
     console.print(f"{verb} {len(removed)} images ({human_size(reclaimed)}"
                   f"{', plus the base image layers' if all_images and any(i.kind == 'base' for i in gone) else ''})"
-                  + (f"; removed {containers} leftover containers" if containers else ""))
+                  + (f"; {verb} {containers} containers of killed processes" if containers else ""))
 
 
 @env_app.command("show")

@@ -122,3 +122,21 @@ def log_text(results: Iterable[RunResult], limit: int = 2 << 20) -> str:
         parts.append(text or r.output)
     joined = "\n".join(parts)
     return joined[-limit:]
+
+
+SMOKE_MODULES = 3
+"""Test modules a smoke run runs at most: enough to see the environment work, few enough to be quick."""
+
+
+def choose_smoke_tests(candidates: list[str], present: list[str] | tuple[str, ...], *,
+                       is_test_module, limit: int = SMOKE_MODULES) -> list[str]:
+    """The test modules a smoke run runs: the ``candidates`` (in order: the newest work's first) that exist
+    in the tree and are test modules, else test modules beside them, else any (by name), at most ``limit``."""
+    present_set = set(present)
+    out = [c for c in dict.fromkeys(candidates) if c in present_set and is_test_module(c)][:limit]
+    if out:
+        return out
+    dirs = {c.rsplit("/", 1)[0] if "/" in c else "" for c in candidates}
+    existing = sorted(p for p in present if is_test_module(p))
+    near = [p for p in existing if (p.rsplit("/", 1)[0] if "/" in p else "") in dirs]
+    return (near or existing)[:min(limit, 2)]

@@ -24,6 +24,7 @@ repair changed and why each failed is recorded in the workspace
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,11 +64,21 @@ sys.exit(0 if code in (0, 5) else code)
 
 def smoke_spec(recipe: EnvRecipe, commit: str, tests: list[str] | tuple[str, ...],
                timeout: int | None = None) -> RunSpec:
-    """The smoke run: the selected tests really run (a run of no test collects the default selection)."""
+    """A smoke run: the selected tests really run (a run of no test collects the default selection)."""
     if tests:
         return RunSpec(commit, tests=tuple(tests), label="smoke", timeout=timeout)
     return RunSpec(commit, script=SMOKE_SCRIPT.format(command=recipe.test_cmd, tests=list(recipe.test_files)),
                    label="smoke", timeout=timeout)
+
+
+def smoke_specs(recipe: EnvRecipe, commit: str, tests: list[str] | tuple[str, ...],
+                timeout: int | None = None) -> list[RunSpec]:
+    """The smoke runs, one test module each, tried in order until one shows the environment working: a
+    module that hangs (a test reaching for the network, say) then fails alone, not the environment."""
+    if not tests:
+        return [smoke_spec(recipe, commit, (), timeout)]
+    return [RunSpec(commit, tests=(t,), label=f"smoke-{i}" if i else "smoke", timeout=timeout)
+            for i, t in enumerate(tests)]
 
 
 def smoke_verdict(result: RunResult) -> Outcome | None:
@@ -78,6 +89,9 @@ def smoke_verdict(result: RunResult) -> Outcome | None:
     if result.status == "ok" and (result.tests and any(o == "passed" for o in result.tests.values())
                                   or (not result.tests and result.exit_code == 0)):
         return None
+    if result.status == "timeout" and re.search(r"collected [1-9]\d* items?", result.output) \
+            and re.search(r"^\S+\.py \S*\.", result.output, re.M):
+        return None  # tests were collected and passed until one hung (a test that reaches for the network...)
     broken = environment_failure([result])
     if broken is not None:
         return broken.model_copy(update={"message": f"smoke run: {broken.message.split(': ', 1)[-1]}"})
@@ -94,7 +108,7 @@ def smoke_verdict(result: RunResult) -> Outcome | None:
 @dataclass
 class EnvJob:
     env: Environment
-    smoke: RunSpec | None = None
+    smoke: list[RunSpec] | None = None  # tried in order until one passes
 
 
 @dataclass
@@ -117,15 +131,19 @@ def run_env_job(backend: Backend, job: EnvJob) -> EnvOutcome:
         text = Path(exc.log_path).read_text(errors="replace")[-(2 << 20):] if exc.log_path and \
             Path(exc.log_path).is_file() else str(exc)
         return EnvOutcome(name, False, outcome=exc.outcome(), log=text)
-    if job.smoke is not None:
+    first: EnvOutcome | None = None
+    for spec in job.smoke or ():
         try:
-            result = backend.executor.run(name, job.smoke, log_name=f"environments/{name}-smoke")
+            result = backend.executor.run(name, spec, log_name=f"environments/{name}-{spec.label}")
         except InfraError as exc:
             return EnvOutcome(name, False, outcome=exc.outcome(f"smoke run: {str(exc).splitlines()[0]}"))
         verdict = smoke_verdict(result)
-        if verdict is not None:
+        if verdict is None:
+            return EnvOutcome(name, True, image=info.image)
+        if verdict.triage is not Triage.TIMEOUT:  # a broken environment shows in any module: repair it now
             return EnvOutcome(name, False, outcome=verdict, log=log_text([result]))
-    return EnvOutcome(name, True, image=info.image)
+        first = first or EnvOutcome(name, False, outcome=verdict, log=log_text([result]))
+    return first or EnvOutcome(name, True, image=info.image)
 
 
 # --------------------------------------------------------------------------- requests
@@ -220,7 +238,7 @@ class Resolver:
 
     def __init__(self, ws: Workspace, backend: Backend, repos: Callable, *, runner: Runner | None = None,
                  recipes_dir: Path | None = None, explicit: dict[str, EnvRecipe | dict] | None = None,
-                 smoke_timeout: int = 600, max_repairs: int = MAX_REPAIRS):
+                 smoke_timeout: int = 180, max_repairs: int = MAX_REPAIRS):
         self.ws = ws
         self.backend = backend
         self.repos = repos
@@ -309,7 +327,7 @@ class Resolver:
         spec = None
         if smoke:
             timeout = min(self.smoke_timeout, recipe.timeout or self.backend.settings.test_timeout)
-            spec = smoke_spec(recipe, reference, request.smoke_tests, timeout=timeout)
+            spec = smoke_specs(recipe, reference, request.smoke_tests, timeout=timeout)
         [(_job, out)] = list(self.runner.map(run_env_job, [EnvJob(self.backend.environments[name], spec)]))
         return out
 

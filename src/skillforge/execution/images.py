@@ -25,7 +25,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import tarfile
 import tempfile
@@ -43,6 +42,7 @@ import requests.exceptions
 from skillforge.gitio import redact
 from skillforge.settings import BASE_SUITES, CA_MOUNT, BaseSuite, Settings
 from skillforge.execution import InfraError
+from skillforge.execution.owner import owner
 from skillforge.schema import EnvRecipe
 
 Progress = Callable[[str], None]
@@ -56,6 +56,8 @@ TRACKED_FILES = "/opt/skillforge/tracked-files"
 deletes exactly these before unpacking its own tree, so build products of the
 install (egg-info, compiled extensions, generated version files) survive."""
 
+PYTEST_VERSION_FILE = "/opt/skillforge/pytest-version"
+"""The pytest version an environment has (runs pass only the options it knows)."""
 CACHE_MOUNT = "/opt/skillforge-cache"
 """Where the shared package download cache (a Docker volume) is mounted in environment builds."""
 PRODUCTS_TAR = "/opt/skillforge/products.tar"
@@ -63,7 +65,7 @@ PRODUCTS_TAR = "/opt/skillforge/products.tar"
 (``/testbed`` minus the tracked files: egg-info, compiled extensions,
 generated version files). A sealed run starts from an empty ``/testbed`` tmpfs,
 unpacks this and then its own tree."""
-LAYOUT = "3"
+LAYOUT = "4"
 """Env image layout: "2" has ``PRODUCTS_TAR``. An env image of an older layout is rebuilt."""
 LABEL_LAYOUT = "skillforge.layout"
 
@@ -75,7 +77,8 @@ BASE_ENV = [
 ]
 LABEL_KIND = "skillforge.kind"
 LABEL_OWNER = "skillforge.owner"
-"""On run and setup containers: ``host:pid`` of the process that created them."""
+"""On run, setup, pool and session containers: ``host:pid:start`` of the process that
+created them (``owner()``; ``host:pid`` on those of older versions)."""
 LABEL_PYTHON = "skillforge.python"
 LABEL_REPO = "skillforge.repo"
 LABEL_RECIPE = "skillforge.recipe"
@@ -85,11 +88,6 @@ _TAG_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def owner() -> str:
-    """``host:pid`` of this process (the ``skillforge.owner`` label of the containers it creates)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def build_tar(files: dict[str, bytes | str], *, uid: int = 0, gid: int = 0, dirs: Iterable[str] = (),
@@ -581,6 +579,8 @@ def _env_setup_script(recipe: EnvRecipe) -> tuple[str, str]:
         "/bin/bash /sf/install.sh\n"
         "fi\n"
         "rm -rf \"$home/.cache\" /root/.cache\n"
+        f"{VENV}/bin/python -c 'import pytest; print(pytest.__version__)' > {PYTEST_VERSION_FILE} 2>/dev/null "
+        f"|| rm -f {PYTEST_VERSION_FILE}\n"
         "echo '== install products'\n"
         f"(cd {TESTBED} && find . -mindepth 1 \\( -path ./build -o -name __pycache__ -o -name .pytest_cache \\) -prune "
         "-o \\( -type f -o -type l \\) -printf '%P\\0' | LC_ALL=C sort -z > /tmp/sf-all)\n"

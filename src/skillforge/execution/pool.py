@@ -39,7 +39,7 @@ once more in a fresh one.
 ``close()`` (also at interpreter exit, and on leaving a ``with`` block)
 removes every container. Containers carry the labels ``skillforge.kind=pool``
 and ``skillforge.owner`` (host, pid and start of the owning process), so
-``remove_leftover_pool_containers`` finds and removes those of dead processes.
+``cleanup.remove_dead_owners`` finds and removes those of dead processes.
 """
 
 from __future__ import annotations
@@ -47,10 +47,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
-import os
 import re
 import shlex
-import socket
 import tarfile
 import threading
 import time
@@ -63,13 +61,12 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import docker.errors
 import requests.exceptions
-from docker.utils.socket import STDOUT, frames_iter
 
-from skillforge.settings import Settings, parse_size
+from skillforge.settings import Settings
 from skillforge.execution import InfraError, RunResult, RunSpec
-from skillforge.execution.images import LABEL_KIND, PRODUCTS_TAR, TESTBED, remove_container
+from skillforge.execution.images import LABEL_KIND, PRODUCTS_TAR, TESTBED, owner, remove_container
 from skillforge.execution.sandbox import (
-    PROTOCOL, DockerExecutor, EnvInfo, SourceProvider, _full_mounts, _parse_protocol,
+    PROTOCOL, DockerExecutor, EnvInfo, SourceProvider, _Ended, _HeadTail, _parse_protocol, _pump, _Tail,
 )
 
 if TYPE_CHECKING:
@@ -84,40 +81,12 @@ TIMED_OUT = f"{PROTOCOL} timeout"  # the watchdog's line on the protocol stream
 _ENGINE_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException, OSError)
 
 
-def _process_start(pid: int | str) -> str:
-    """Start time of a process in clock ticks since boot ("" when unknown)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def _owner() -> str:
-    """``host:pid:start`` of this process, so that a reused pid is not taken for the owner."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_process_start('self')}"
-
-
-def _owner_alive(owner: str) -> bool:
-    host, _, rest = owner.partition(":")
-    pid, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's: not ours to judge
-    now = _process_start(pid)
-    return bool(now) and (not start or now == start)
-
-
 def remove_leftover_pool_containers(client) -> int:
     """Removes the pool containers whose owning process (on this host) is gone,
-    e.g. after a kill -9. Returns how many were removed."""
-    n = 0
-    for container in client.api.containers(all=True, filters={"label": f"{LABEL_KIND}={LABEL_POOL}"}):
-        owner = (container.get("Labels") or {}).get(LABEL_OWNER, "")
-        if owner and _owner_alive(owner):
-            continue
-        with contextlib.suppress(docker.errors.APIError):
-            client.api.remove_container(container["Id"], force=True, v=True)
-            n += 1
-    return n
+    e.g. after a kill -9 (``cleanup.remove_dead_owners`` for the pool kind)."""
+    from skillforge.execution.cleanup import remove_dead_owners
+
+    return remove_dead_owners(client, kinds=(LABEL_POOL,))
 
 
 # --------------------------------------------------------------------------- scripts run in the container
@@ -241,23 +210,6 @@ class _Slots:
     live: int = 0  # containers that exist or are being created
 
 
-class _Tail:
-    """The last ``limit`` bytes written (like the engine's capped log)."""
-
-    def __init__(self, limit: int | None):
-        self.limit, self.parts, self.size = limit, deque(), 0
-
-    def add(self, data: bytes) -> None:
-        self.parts.append(data)
-        self.size += len(data)
-        while self.limit is not None and self.size - len(self.parts[0]) >= self.limit and len(self.parts) > 1:
-            self.size -= len(self.parts.popleft())
-
-    def value(self) -> bytes:
-        data = b"".join(self.parts)
-        return data[-self.limit:] if self.limit is not None else data
-
-
 class WarmPool(DockerExecutor):
     """``Executor`` over warm containers per environment, with the results of
     ``DockerExecutor``. Thread-safe; ``stats()`` for logging."""
@@ -272,8 +224,7 @@ class WarmPool(DockerExecutor):
         self.acquire_timeout = acquire_timeout
         self.idle_timeout = idle_timeout  # an idle container is removed after this many seconds
         self.id = uuid.uuid4().hex[:12]
-        self._owner = _owner()
-        self._log_max = parse_size(self.log_max_size, default=20 << 20)
+        self._owner = owner()
         self._cond = threading.Condition()
         self._slots: dict[str, _Slots] = {}
         self._all: dict[str, _Warm] = {}  # container id -> container, busy or idle
@@ -310,7 +261,9 @@ class WarmPool(DockerExecutor):
                 reused = warm.runs > 0
                 keep: bool | str = "error"
                 try:
-                    result, keep = self._run_in(warm, spec, payload, names, timeout, log_path)
+                    ended, keep = self._run_in(warm, spec, payload, names, timeout, log_path)
+                    # raises InfraError (sandbox setup failed): the container is discarded
+                    result = self._conclude(environment, env, spec, tests, timeout, log_path, ended)
                     break
                 except InfraError as exc:
                     keep = f"infra error ({exc.triage})"
@@ -330,9 +283,6 @@ class WarmPool(DockerExecutor):
             self._counts["runs"] += 1
             self._counts["timeouts"] += result.status == "timeout"
             self._latencies.append(time.monotonic() - called)
-        if log_path is not None:
-            result.log_path = str(log_path)
-            self._write_log(log_path, environment, env, spec, tests, result, timeout)
         return result
 
     def stats(self) -> dict[str, float]:
@@ -510,8 +460,8 @@ class WarmPool(DockerExecutor):
 
     # -- one run ----------------------------------------------------------------
     def _run_in(self, warm: _Warm, spec: RunSpec, payload: bytes, names: frozenset[str], timeout: int,
-                log_path: Path | None) -> tuple[RunResult, bool | str]:
-        """(result, True to keep the container, or why to discard it)."""
+                log_path: Path | None) -> tuple[_Ended, bool | str]:
+        """(how the run ended, True to keep the container or why to discard it)."""
         container, api = warm.container, self.client.api
         where = f"run {spec.label or spec.commit[:12]} in {container.name}"
         warm.runs += 1
@@ -528,9 +478,9 @@ class WarmPool(DockerExecutor):
             command = _run_command(self._uid, warm.roots, timeout)
             exec_id = api.exec_create(container.id, ["/bin/bash", "--noprofile", "--norc", "-c", command],
                                       user=self.settings.container_user, workdir=TESTBED)["Id"]
-            protocol, errors = _Tail(None), _Tail(self._log_max)
+            protocol, output = _Tail(None), _HeadTail(self.log_cap)
             sock = api.exec_start(exec_id, socket=True)
-            finished = _pump(sock, protocol, errors)
+            finished = _pump(sock, protocol, output)
             guard_fired = not finished.wait(timeout + GUARD_S)
             code = None
             while not guard_fired:
@@ -556,19 +506,10 @@ class WarmPool(DockerExecutor):
         except _ENGINE_ERRORS as exc:
             raise InfraError(f"Docker engine error during {where}: {exc}", triage="sandbox",
                              log_path=str(log_path) if log_path else None) from exc
-        output = errors.value().decode("utf-8", "replace")
         _phase, outputs, _written = _parse_protocol(text)
-        # raises InfraError (sandbox setup failed): the caller discards the container
-        result = self._result(spec, code, timed_out, oom, output, outputs, duration, timeout)
-        notes = [usage] if usage else []
-        full = _full_mounts(outputs.get("df", b"").decode(errors="replace"))
-        if full:
-            notes.append("disk limit reached: " + ", ".join(f"{m} full" for m in full))
-        if notes:
-            result.reason = "; ".join([r for r in (result.reason,) if r] + notes)
         if oom and reset is True:
             reset = "out of memory"
-        return result, reset
+        return _Ended(code, timed_out, oom, output.text(), outputs, duration, usage), reset
 
     def _usage_at_timeout(self, line: str) -> str:
         """``DockerExecutor._usage``'s note, from the numbers the watchdog read when it fired."""
@@ -596,27 +537,6 @@ class WarmPool(DockerExecutor):
             anomalies = [line for line in lines if line.startswith("ANOMALY:")]
             return ("; ".join(anomalies) or "no reset report (the run's shell did not end normally)")[:300], oom
         return True, oom
-
-
-class _Pumped(threading.Event):
-    error: BaseException | None = None
-
-
-def _pump(sock, protocol: _Tail, errors: _Tail) -> _Pumped:
-    """Reads an exec's multiplexed stdout/stderr in a thread; the event is set at the end."""
-    done = _Pumped()
-
-    def read() -> None:
-        try:
-            for stream, data in frames_iter(sock, tty=False):
-                (protocol if stream == STDOUT else errors).add(data)
-        except Exception as exc:  # noqa: BLE001 - reported by the caller
-            done.error = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=read, name="sf-pool-output", daemon=True).start()
-    return done
 
 
 def _quantile(values: list[float], q: float) -> float:

@@ -9,9 +9,9 @@ tmpfs mounts with a size -- ``/testbed`` (``disk_size``, default 1g or
 ``SKILLFORGE_DISK_LIMIT``), ``/tmp``, ``/home`` and the output directory
 ``/sf/out`` -- charged to the container's memory limit, so a test that fills
 the disk gets ENOSPC (or EROFS) and the engine's disk is never touched; output
-is capped by the log driver. (Docker's ``storage_opt`` size needs overlay2 on
-xfs with project quotas, which most hosts lack; RLIMIT_FSIZE bounds one file,
-not a disk.)
+is read live and capped (below). (Docker's ``storage_opt`` size needs overlay2
+on xfs with project quotas, which most hosts lack; RLIMIT_FSIZE bounds one
+file, not a disk.)
 
 The run's files go into an anonymous volume at ``/sf`` (owned by root,
 read-only to the run): ``src.tar`` (the repository tree at the run's commit,
@@ -23,6 +23,14 @@ compiled extensions, generated files) and the tree into the empty
 the script, kills whatever the run left running, and writes the output
 directory to the container's stdout (the run's own output goes to stderr).
 The container and its volume are always removed.
+
+Both streams are read live, from an attach made before the container starts
+(the engine keeps no log of a run: log driver ``none``): the protocol lines
+whole, the run's output into a buffer capped at ``log_max_size`` that keeps
+its head and its tail and says how much was cut between them (``_HeadTail``).
+A run that floods its output is therefore a test outcome like any other, its
+JUnit report (written to the output directory, not to a stream) the source of
+truth, and its log (``<log_dir>/<log_name>.log``) is written capped.
 
 ``_run_script`` / ``_run_files`` are the unsealed variant (writable root file
 system, tree reset in place). The warm container pool
@@ -42,19 +50,21 @@ import tarfile
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
 import docker.errors
 from docker.types import LogConfig
+from docker.utils.socket import STDOUT, frames_iter
 import requests.exceptions
 
 from skillforge.gitio import GitError, redact, tree_tar
-from skillforge.settings import Settings
+from skillforge.settings import Settings, parse_size
 from skillforge.execution import InfraError, RunResult, RunSpec
 from skillforge.execution.images import (
+    PYTEST_VERSION_FILE,
     LABEL_KIND, LABEL_LAYOUT, LABEL_OWNER, LAYOUT, PRODUCTS_TAR, TESTBED, TRACKED_FILES, build_tar,
     owner, remove_container, wait_container,
 )
@@ -70,6 +80,19 @@ LABEL_RUN = "run"
 SourceProvider = Callable[[str, str], bytes]
 """``(repo, commit) -> tar`` of the repository tree at ``commit`` (paths relative
 to the repository root, no prefix), e.g. ``git_tree_tar(path, commit)``."""
+
+
+@dataclass
+class _Ended:
+    """How a run's container (or a warm container's exec) ended, before the run is judged."""
+
+    code: int | None
+    timed_out: bool
+    oom: bool
+    output: str  # the run's output, capped (``_HeadTail.text``)
+    outputs: dict[str, bytes]  # the files of the output directory
+    duration: float
+    usage: str = ""  # what the run was using when it timed out
 
 
 @dataclass(frozen=True)
@@ -180,8 +203,10 @@ def _run_script(recipe: EnvRecipe, spec: RunSpec, patches: list[tuple[int, str]]
         lines.append("python /sf/script.py")
     else:
         selection = " ".join(q(t) for t in tests)
-        command = f"{recipe.test_cmd} --junitxml=$OUT/junit.xml -o junit_family=xunit1 {selection}".rstrip()
-        lines.append(f"printf '%s\\n' {q('== ' + command.replace('$OUT', '/sf/out'))}")
+        command = f"{recipe.test_cmd} --junitxml=$OUT/junit.xml $JUNIT_FAMILY {selection}".rstrip()
+        lines += JUNIT_FAMILY_LINES
+        lines.append(f"printf '== %s --junitxml=/sf/out/junit.xml %s%s\\n' {q(recipe.test_cmd)} \"${{JUNIT_FAMILY:+$JUNIT_FAMILY }}\" "
+                     f"{q(selection)}")
         lines.append(command)
     lines += ["rc=$?", "printf '%s' \"$rc\" > \"$OUT/exit_code\"", "exit $rc", ""]
     return "\n".join(lines)
@@ -250,11 +275,20 @@ def _sealed_script(recipe: EnvRecipe, spec: RunSpec, patches: list[tuple[int, st
         lines.append("python /sf/script.py 3>&-")
     else:
         selection = " ".join(q(t) for t in tests)
-        command = f"{recipe.test_cmd} --junitxml=$OUT/junit.xml -o junit_family=xunit1 {selection}".rstrip()
-        lines.append(f"printf '%s\\n' {q('== ' + command.replace('$OUT', SEALED_OUT))}")
+        command = f"{recipe.test_cmd} --junitxml=$OUT/junit.xml $JUNIT_FAMILY {selection}".rstrip()
+        lines += JUNIT_FAMILY_LINES
+        lines.append(f"printf '== %s --junitxml={SEALED_OUT}/junit.xml %s%s\\n' {q(recipe.test_cmd)} "
+                     f"\"${{JUNIT_FAMILY:+$JUNIT_FAMILY }}\" {q(selection)}")
         lines.append(f"{command} 3>&-")
     lines += ["finish $?", ""]
     return "\n".join(lines)
+
+
+JUNIT_FAMILY_LINES = [
+    # pytest >= 5 is told the JUnit flavour it reports (6 changed the default); older ones know no `-o`
+    f"v=$(cat {PYTEST_VERSION_FILE} 2>/dev/null); v=${{v%%.*}}; case $v in ''|*[!0-9]*) v=99;; esac",
+    "JUNIT_FAMILY=; [ \"$v\" -ge 5 ] && JUNIT_FAMILY='-o junit_family=xunit1'",
+]
 
 
 def _parse_protocol(text: str) -> tuple[str, dict[str, bytes], int | None]:
@@ -309,6 +343,88 @@ def _clip(text: str, limit: int) -> str:
     return text[:head] + f"\n[... {len(text) - limit} characters cut ...]\n" + text[-(limit - head):]
 
 
+# --------------------------------------------------------------------------- output streams
+
+
+LOG_CAP_MARKER = "[skillforge: output cut"
+"""Opens the line that stands where a run's output was cut (``_HeadTail``)."""
+STREAM_DRAIN_S = 30.0  # how long the end of a run's output may trail the end of its container
+
+
+class _Tail:
+    """The last ``limit`` bytes written (all of them when ``limit`` is None)."""
+
+    def __init__(self, limit: int | None):
+        self.limit, self.parts, self.size = limit, deque(), 0
+
+    def add(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.size += len(data)
+        while self.limit is not None and self.size - len(self.parts[0]) >= self.limit and len(self.parts) > 1:
+            self.size -= len(self.parts.popleft())
+
+    def value(self) -> bytes:
+        data = b"".join(self.parts)
+        return data[-self.limit:] if self.limit is not None else data
+
+
+class _HeadTail:
+    """A stream of output capped at ``limit`` bytes: the first quarter of the cap and the
+    last three quarters are kept, and ``text()`` says how much was cut between them."""
+
+    def __init__(self, limit: int):
+        self.head_limit = max(1, limit // 4)
+        self.head = bytearray()
+        self.tail = _Tail(max(1, limit - self.head_limit))
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.head_limit - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail.add(data)
+
+    def text(self) -> str:
+        tail = self.tail.value()
+        cut = self.total - len(self.head) - len(tail)
+        head = bytes(self.head).decode("utf-8", "replace")
+        if cut <= 0:
+            return head + tail.decode("utf-8", "replace")
+        return (head + f"\n{LOG_CAP_MARKER}: {cut} of {self.total} bytes left out here; the first "
+                f"{len(self.head)} and the last {len(tail)} are kept]\n" + tail.decode("utf-8", "replace"))
+
+
+class _Pumped(threading.Event):
+    error: BaseException | None = None
+
+
+def _pump(sock, protocol, output) -> _Pumped:
+    """Reads a container's or an exec's multiplexed stdout (``protocol``) and stderr
+    (``output``) in a thread; the event is set at the end of the stream. The socket never
+    times out: the caller bounds the wait (a run can be silent for longer than the client's
+    timeout)."""
+    done = _Pumped()
+    for s in (sock, getattr(sock, "_sock", None)):
+        with contextlib.suppress(Exception):
+            if s is not None and hasattr(s, "settimeout"):
+                s.settimeout(None)
+
+    def read() -> None:
+        try:
+            for stream, data in frames_iter(sock, tty=False):
+                (protocol if stream == STDOUT else output).add(data)
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
+            done.error = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=read, name="sf-run-output", daemon=True).start()
+    return done
+
+
 def _read_out_dir(container) -> dict[str, bytes]:
     try:
         stream, _ = container.get_archive("/sf/out")
@@ -349,7 +465,8 @@ class DockerExecutor:
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.tmp_size = tmp_size
         self.max_output = max_output
-        self.log_max_size = log_max_size  # the engine keeps at most this much output of a run
+        self.log_max_size = log_max_size  # a run's output is kept up to this size (head and tail)
+        self.log_cap = parse_size(log_max_size, default=20 << 20)
         # size of the /testbed tmpfs of a sealed run: the tree, its install products and what the tests write
         self.disk_size = disk_size or os.environ.get("SKILLFORGE_DISK_LIMIT") or "1g"
         self.home_size, self.out_size = home_size, out_size
@@ -386,7 +503,7 @@ class DockerExecutor:
             mem_limit=self.settings.mem_limit, memswap_limit=self.settings.mem_limit,
             nano_cpus=self.settings.nano_cpus, pids_limit=self.settings.pids_limit, cap_drop=["ALL"],
             security_opt=["no-new-privileges"], tmpfs={"/tmp": f"rw,nosuid,nodev,size={self.tmp_size},mode=1777"},
-            init=True, log_config=LogConfig(type="json-file", config={"max-size": self.log_max_size, "max-file": "1"}),
+            init=True, log_config=LogConfig(type="none"),  # the output is read live (``_pump``), capped
             environment={**recipe.env, "TMPDIR": "/tmp"}, detach=True,
         )
 
@@ -401,7 +518,7 @@ class DockerExecutor:
         script = _run_script(recipe, spec, [(i, name) for i, name, _ in patches], tests)
         files: dict[str, bytes | str] = {"sf/src.tar": source, "sf/run.sh": script}
         for _i, name, patch in patches:
-            files[f"sf/{name}"] = patch if patch.endswith("\n") else patch + "\n"
+            files[f"sf/{name}"] = (patch if patch.endswith("\n") else patch + "\n").encode(spec.patch_encoding)
         if spec.script is not None:
             files["sf/script.py"] = spec.script
         payload = build_tar(files, uid=self._uid, gid=self._gid, dirs=["sf", "sf/out"], modes={"sf/run.sh": 0o755})
@@ -435,7 +552,7 @@ class DockerExecutor:
         files: dict[str, bytes | str] = {
             "src.tar": source, "run.sh": _sealed_script(recipe, spec, [(i, name) for i, name, _ in patches], tests)}
         for _i, name, patch in patches:
-            files[name] = patch if patch.endswith("\n") else patch + "\n"
+            files[name] = (patch if patch.endswith("\n") else patch + "\n").encode(spec.patch_encoding)
         if spec.script is not None:
             files["script.py"] = spec.script
         return timeout, tests, build_tar(files, modes={"run.sh": 0o755})
@@ -457,7 +574,8 @@ class DockerExecutor:
         every writable place is a tmpfs with a size (``disk_size`` for /testbed,
         ``tmp_size`` for /tmp), charged to the container's memory limit, so a run
         that fills the disk gets ENOSPC (or EROFS) and the engine's disk is never
-        touched; its output is capped by the log driver (``log_max_size``)."""
+        touched. Its output is read live from an attach made before the start and
+        kept up to ``log_max_size`` (head and tail)."""
         env = self.environment(environment)
         recipe = env.recipe
         if not self._layout_ok(env.image):
@@ -467,8 +585,10 @@ class DockerExecutor:
         timeout, tests, payload = self._sealed_files(env, spec)
         log_path = self._log_path(log_name)
         started = time.monotonic()
-        container = None
+        where = f"run {spec.label or spec.commit[:12]}"
+        container = sock = None
         usage = ""
+        protocol, output = _Tail(None), _HeadTail(self.log_cap)
         try:
             try:
                 container = self.client.containers.create(
@@ -478,6 +598,9 @@ class DockerExecutor:
                             "skillforge.label": spec.label[:200], LABEL_OWNER: owner()},
                 )
                 container.put_archive("/sf", payload)
+                # attached before the start: nothing the run writes is missed, and the engine keeps none of it
+                sock = self.client.api.attach_socket(container.id, params={"stdout": 1, "stderr": 1, "stream": 1})
+                streamed = _pump(sock, protocol, output)
                 container.start()
                 code = wait_container(container, timeout)
                 timed_out = code is None
@@ -488,36 +611,52 @@ class DockerExecutor:
                     with contextlib.suppress(Exception):
                         container.wait(timeout=30)
                 duration = time.monotonic() - started
-                try:
-                    output = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-                    protocol = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-                except docker.errors.APIError as exc:
-                    output, protocol = f"<logs unavailable: {exc}>", ""
-                _phase, outputs, _written = _parse_protocol(protocol)
+                drained = streamed.wait(STREAM_DRAIN_S)
                 container.reload()
                 oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
             except docker.errors.ImageNotFound as exc:
                 raise InfraError(f"environment image {env.image} is missing (build it first): {exc}",
                                  triage="image_build") from exc
             except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
-                raise InfraError(f"Docker engine error during run {spec.label or spec.commit[:12]}: {exc}",
+                raise InfraError(f"Docker engine error during {where}: {exc}",
                                  triage="sandbox", log_path=str(log_path) if log_path else None) from exc
         finally:
+            if sock is not None:
+                with contextlib.suppress(Exception):
+                    sock.close()
             if container is not None:
                 with contextlib.suppress(Exception):
                     remove_container(container)
-        result = self._result(spec, code, timed_out, oom, output, outputs, duration, timeout)
-        notes = []
-        if usage:
-            notes.append(usage)
-        full = _full_mounts(outputs.get("df", b"").decode(errors="replace"))
+        if streamed.error is not None or not drained:
+            raise InfraError(f"lost the output stream of {where}: {streamed.error or 'it did not end with the run'}",
+                             triage="sandbox")
+        _phase, outputs, _written = _parse_protocol(protocol.value().decode("utf-8", "replace"))
+        ended = _Ended(code, timed_out, oom, output.text(), outputs, duration, usage)
+        return self._conclude(environment, env, spec, tests, timeout, log_path, ended)
+
+    def _conclude(self, environment: str, env: EnvInfo, spec: RunSpec, tests: list[str], timeout: int,
+                  log_path: Path | None, ended: "_Ended") -> RunResult:
+        """The result of an ended run (``_result``, with the limits it hit), its log written.
+        A run that failed for the sandbox's sake raises ``InfraError``, which names the log."""
+        output = redact(ended.output, self.settings.secret_values())
+        try:
+            result = self._result(spec, ended.code, ended.timed_out, ended.oom, output, ended.outputs,
+                                  ended.duration, timeout)
+        except InfraError as exc:
+            if log_path is not None:
+                failed = RunResult("infra_error", ended.code, duration=ended.duration, reason=str(exc).split("\n")[0])
+                self._write_log(log_path, environment, env, spec, tests, failed, timeout, output=output)
+                exc.log_path = str(log_path)
+            raise
+        notes = [ended.usage] if ended.usage else []
+        full = _full_mounts(ended.outputs.get("df", b"").decode(errors="replace"))
         if full:
             notes.append("disk limit reached: " + ", ".join(f"{m} full" for m in full))
         if notes:
             result.reason = "; ".join([r for r in (result.reason,) if r] + notes)
         if log_path is not None:
             result.log_path = str(log_path)
-            self._write_log(log_path, environment, env, spec, tests, result, timeout)
+            self._write_log(log_path, environment, env, spec, tests, result, timeout, output=output)
         return result
 
     def _usage(self, container) -> str:
@@ -579,7 +718,9 @@ class DockerExecutor:
         return result
 
     def _write_log(self, path: Path, environment: str, env: EnvInfo, spec: RunSpec, tests: list[str],
-                   result: RunResult, timeout: int) -> None:
+                   result: RunResult, timeout: int, output: str | None = None) -> None:
+        """The run's log: what ran and how it ended, then its output (``output``, the whole
+        capped output, else ``result.output``)."""
         what = "python /sf/script.py" if spec.script is not None else f"{env.recipe.test_cmd} {' '.join(tests)}".strip()
         head = [
             f"environment: {environment} ({env.image})",
@@ -594,39 +735,5 @@ class DockerExecutor:
             if result.tests else None,
             "-" * 72,
         ]
-        path.write_text("\n".join(h for h in head if h is not None) + "\n" + result.output)
-
-
-def remove_leftover_containers(client, *, kinds: tuple[str, ...] = (LABEL_RUN, "setup"),
-                               min_age_s: float = 3600) -> int:
-    """Removes skillforge run/setup containers left by a killed process: those
-    whose owner (``skillforge.owner``: host and pid) is a process of this host
-    that is gone, and any created more than ``min_age_s`` seconds ago (younger
-    ones of another host may belong to a process that is still running).
-    Returns how many were removed."""
-    import socket
-    from datetime import datetime, timezone
-
-    now = datetime.now(timezone.utc)
-    n = 0
-    for container in client.containers.list(all=True, filters={"label": LABEL_KIND}, ignore_removed=True):
-        labels = container.labels or {}
-        if labels.get(LABEL_KIND) not in kinds:
-            continue
-        host, _, pid = labels.get(LABEL_OWNER, "").partition(":")
-        pid = pid.split(":")[0]
-        if host == socket.gethostname() and pid.isdigit():
-            if os.path.exists(f"/proc/{pid}"):
-                continue  # its process is alive: in use
-        else:
-            created = container.attrs.get("Created", "")
-            try:
-                when = datetime.fromisoformat(re.sub(r"(\.\d{6})\d*", r"\1", created.replace("Z", "+00:00")))
-            except ValueError:
-                continue
-            if (now - when).total_seconds() < min_age_s:
-                continue
-        with contextlib.suppress(docker.errors.APIError):
-            remove_container(container)
-            n += 1
-    return n
+        path.write_text("\n".join(h for h in head if h is not None) + "\n"
+                        + (result.output if output is None else output), encoding="utf-8", errors="replace")

@@ -10,9 +10,9 @@ The container is sealed like a run's: network off, the unprivileged user
 memory/CPU/pid limits, a size-limited ``/tmp``, output capped by the log
 driver. Unlike a run's, its root file system is writable (the agent installs
 and edits what it likes; nothing of it outlives the session). It is labelled
-``skillforge.kind=session`` with its owner (``host:pid``), environment and
+``skillforge.kind=session`` with its owner (``host:pid:start``), environment and
 label: ``close()`` removes it, open sessions are removed at interpreter exit,
-and ``remove_leftover_sessions`` removes those of a process that was killed.
+and ``cleanup.remove_dead_owners`` removes those of a process that was killed.
 
 Scoring never happens in a session: an answer taken from one goes to the
 skill's scorer, which runs in fresh sealed containers.
@@ -205,9 +205,9 @@ class DockerSession:
         self.close()
 
 
-def remove_leftover_sessions(client, *, min_age_s: float = 3600) -> int:
-    """Removes session containers left by a killed process (``sandbox.remove_leftover_containers``
+def remove_leftover_sessions(client) -> int:
+    """Removes session containers left by a killed process (``cleanup.remove_dead_owners``
     for the session kind). Returns how many were removed."""
-    from skillforge.execution.sandbox import remove_leftover_containers
+    from skillforge.execution.cleanup import remove_dead_owners
 
-    return remove_leftover_containers(client, kinds=(LABEL_SESSION,), min_age_s=min_age_s)
+    return remove_dead_owners(client, kinds=(LABEL_SESSION,))

@@ -32,6 +32,7 @@ class RunSpec:
     label: str = ""
     timeout: int | None = None
     network: bool = False  # tests reach the network (an explicit opt-in; runs are sealed otherwise)
+    patch_encoding: str = "utf-8"  # the codec patch files are written with (latin-1: a PR's bytes, exactly)
 
     def key(self, environment: str) -> str:
         """Content hash: the same environment and spec always give the same key."""
@@ -39,6 +40,8 @@ class RunSpec:
                  "tests": sorted(self.tests), "script": self.script}
         if self.network:
             shape["network"] = True
+        if self.patch_encoding != "utf-8":  # only when not utf-8: existing keys stay
+            shape["patch_encoding"] = self.patch_encoding
         payload = json.dumps(shape, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
+from skillforge.export.hf import decode_row
 from skillforge.schema import SKILLS, Instance
 from skillforge.skills import REGISTRY
 
@@ -47,7 +48,7 @@ def load_instances(dataset: str | Path, *, split: str = "train", skills: Iterabl
                     continue
                 raise
             model = REGISTRY[skill].instance_model
-            out[skill].extend(model.model_validate(row) for row in rows)
+            out[skill].extend(model.model_validate(decode_row(model, row)) for row in rows)
             if max_per_skill:
                 out[skill] = out[skill][:max_per_skill]
     return out
@@ -63,7 +64,7 @@ def read_exported_instances(dataset: str | Path, *, split: str = "train",
     for skill in skills:
         model = REGISTRY[skill].instance_model
         for path in sorted(Path(dataset, skill).glob(f"{split}-*.parquet")):
-            out.extend(model.model_validate(row) for row in pq.read_table(path).to_pylist())
+            out.extend(model.model_validate(decode_row(model, row)) for row in pq.read_table(path).to_pylist())
     return out
 
 

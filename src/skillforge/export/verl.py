@@ -13,11 +13,13 @@ all five skills (``data.train_files=DIR/train.parquet``):
 | ``extra_info`` | ``split``, ``index`` (row number), ``instance_id``, ``skill``, ``repo``, ``environment`` and ``instance`` |
 
 verl needs one schema for every row, and the skills' instances have different
-columns, so ``extra_info.instance`` carries the whole instance as JSON: a
-reward function rebuilds it with
-``REGISTRY[skill].instance_model.model_validate_json(extra_info["instance"])``
-and scores a completion with ``REGISTRY[skill].score`` -- the same scorer that
-validated the row. The typed per-skill columns are in the ``hf`` export.
+columns, so ``extra_info.instance`` carries the whole instance as JSON.
+``skillforge.rewards.compute_score`` is verl's ``custom_reward_function`` for
+these rows: it rebuilds the instance from ``extra_info["instance"]`` and
+scores the completion with the skill's own scorer -- the same scorer that
+validated the row -- executing in Docker where the skill needs it (the
+environments come from ``environments.json``, written beside the parquet).
+The typed per-skill columns are in the ``hf`` export.
 """
 
 from __future__ import annotations
@@ -26,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from skillforge.schema import SKILLS
-from skillforge.skills import REGISTRY
 from skillforge.execution.backend import ENVIRONMENTS_FILE
 from skillforge.workspace import Workspace
-from skillforge.export.hf import ExportSummary, write_environments
+from skillforge.export.hf import ExportSummary, prompt_messages, write_environments
 
 DATA_SOURCE_PREFIX = "skillforge/"
 
@@ -51,12 +52,11 @@ def verl_features():
 def verl_rows(ws: Workspace, *, split: str = "train") -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for skill_name in SKILLS:
-        skill = REGISTRY[skill_name]
         for r in ws.candidates(status="valid", skill=skill_name):
             inst = r.instance
             rows.append({
                 "data_source": f"{DATA_SOURCE_PREFIX}{skill_name}",
-                "prompt": [{"role": "user", "content": skill.prompt(inst)}],
+                "prompt": prompt_messages(inst),
                 "ability": skill_name,
                 "reward_model": {"style": "rule", "ground_truth": inst.answer},
                 "extra_info": {"split": split, "index": len(rows), "instance_id": inst.instance_id,

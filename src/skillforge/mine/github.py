@@ -40,12 +40,12 @@ from typing import Any, Literal
 
 from rich.console import Console
 
-from skillforge.gitio import CommitRecord, GitCache, RepoError, redact
-from skillforge.schema import Issue, PullRecord, ReviewComment, pr_instance_id
+from skillforge.gitio import CommitRecord, GitCache, RepoError, decode_text, redact
+from skillforge.schema import Issue, PullRecord, ReviewComment, escape_surrogates, pr_instance_id
 from skillforge.workspace import Workspace
 from skillforge.mine.github_api import DEFAULT_API_URL, ApiError, GithubApi, RequestStats, RetryPolicy
 from skillforge.mine.http_cache import HttpCache
-from skillforge.mine.local import MineError
+from skillforge.mine.local import MAX_PR_NUMBER, TOO_LARGE, MineError
 from skillforge.mine.refs import closing_references, recognise_pr
 from skillforge.mine.since import parse_since
 from skillforge.mine.tokens import resolve_tokens
@@ -332,6 +332,9 @@ class _RepoMiner:
 
     # -- the run -------------------------------------------------------------------
     def run(self) -> None:
+        if self.limit is not None and self.limit <= 0:  # --limit 0 mines none: not even a request
+            self.emit("repo_done", stored=0, complete=False)
+            return
         info = self.info or self.api.get(f"/repos/{self.name}", kind="rest:repo", repo=self.name).data
         spdx = (info.get("license") or {}).get("spdx_id") or None
         if self.filters.licenses is not None and spdx not in self.filters.licenses:
@@ -345,6 +348,8 @@ class _RepoMiner:
             url = info.get("clone_url") or f"https://github.com/{self.name}.git"
         self.emit("repo", status="syncing clone")
         self.git.sync(self.name, url, info.get("default_branch"))
+        # the clone's location before any PR of it: a run killed from here on leaves PRs later stages can read
+        self.ws.set_repo_state(self.name, self.ws.repo_state(self.name), location=str(self.git.path(self.name)))
         self.seen = {number for _, number in self.ws.github_seen(self.name)}
 
         gh = dict(self.ws.repo_state(self.name).get("github") or {})
@@ -445,6 +450,13 @@ class _RepoMiner:
             if explicit is not None and (_dt(node.get("mergedAt")) or explicit) < explicit:
                 continue
             number = int(node["number"])
+            if number > MAX_PR_NUMBER:  # cannot be stored, nor marked seen: counted each time it is met
+                self.rs.candidates += 1
+                self.rs.dropped[TOO_LARGE] += 1
+                log.warning("%s: PR #%d not mined: the PR number does not fit in the workspace's 64-bit integers",
+                            self.name, number)
+                self.emit("dropped", number=number, reason=TOO_LARGE)
+                continue
             if number in self.seen or self.ws.has_pr(pr_instance_id(self.name, number)):
                 self.rs.already_seen += 1
                 continue
@@ -524,16 +536,17 @@ class _RepoMiner:
         ok = [p for p in plans if not p.reason]
         issues = self.linked_issues(ok)
         # base..merge is the merge commit's first-parent diff except for multi-commit rebase merges
-        patches = self.git.patches(self.name, [p.merge for p in ok if p.base == p.parent])
+        patches = self.git.patch_bytes(self.name, [p.merge for p in ok if p.base == p.parent])
         out: list[tuple[_Plan, PullRecord | None]] = []
         for p in plans:
             if p.reason:
                 out.append((p, None))
                 continue
             node = p.node
-            patch = patches.get(p.merge)
-            if patch is None:
-                patch = self.git.diff(self.name, p.base, p.merge)
+            raw_patch = patches.get(p.merge)
+            if raw_patch is None:
+                raw_patch = self.git.diff_bytes(self.name, p.base, p.merge)
+            patch, encoding = decode_text(raw_patch)  # not UTF-8: latin-1, byte for byte
             reviews = self.review_comments(node)
             pre_review = None
             if reviews:
@@ -547,7 +560,7 @@ class _RepoMiner:
                 author_association=node.get("authorAssociation") or "",
                 labels=[lbl["name"] for lbl in (node.get("labels") or {}).get("nodes") or [] if lbl],
                 issues=issues.get(int(node["number"]), []), review_comments=reviews, patch=patch,
-                merge_style=p.style, source="github",
+                merge_style=p.style, source="github", encoding=encoding,
             )
             out.append((p, record))
         return out
@@ -673,7 +686,7 @@ class _RepoMiner:
             items = [c for c in conn.get("nodes") or [] if c]
             truncated |= int(conn.get("totalCount") or 0) > len(items)
             for c in items:
-                comments.append(ReviewComment(
+                comments.append(_review_comment(
                     path=c.get("path") or "", body=c.get("body") or "", diff_hunk=c.get("diffHunk") or "",
                     commit_id=((c.get("originalCommit") or c.get("commit") or {}).get("oid")) or "",
                     author=_login(c.get("author")), created_at=c.get("createdAt")))
@@ -682,12 +695,17 @@ class _RepoMiner:
             for response in self.api.pages(f"/repos/{self.name}/pulls/{node['number']}/comments",
                                            kind="rest:review_comments", repo=self.name, params={"per_page": 100}):
                 for c in response.data or []:
-                    comments.append(ReviewComment(
+                    comments.append(_review_comment(
                         path=c.get("path") or "", body=c.get("body") or "", diff_hunk=c.get("diff_hunk") or "",
                         commit_id=c.get("original_commit_id") or c.get("commit_id") or "",
                         author=_login(c.get("user")), created_at=c.get("created_at")))
         comments.sort(key=lambda c: c.created_at or "")
         return comments
+
+
+def _review_comment(**fields: Any) -> ReviewComment:
+    """A review comment whose texts can be stored (lone surrogates of the API's JSON kept escaped)."""
+    return ReviewComment(**{k: escape_surrogates(v) if isinstance(v, str) else v for k, v in fields.items()})
 
 
 def _halve_page(variables: dict) -> dict:

@@ -120,7 +120,8 @@ class EditingInstance(Instance):
 
 def where_clause(files: list[str], entities: list[str], added: list[str], removed: list[str]) -> str:
     lines = []
-    modified = [e for e in entities if e not in set(added) | set(removed)]
+    other = set(added) | set(removed)
+    modified = [e for e in entities if e not in other]
     if modified:
         lines.append("Modify: " + ", ".join(f"`{e}`" for e in modified) + ".")
     if added:

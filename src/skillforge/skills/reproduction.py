@@ -8,7 +8,10 @@ fixtures from the test module and its ``conftest.py`` files inlined, the
 node id's ``parametrize`` case selected, helpers and imports resolved, a
 failing assertion turned into exit status 1 with a message). A PR none of
 whose FAIL_TO_PASS tests can be made standalone builds no instance, and the
-reason of its first test is recorded; no script is ever faked.
+reason of its first test is recorded; no script is ever faked. At most
+:data:`MAX_TRIED` tests are tried (each try reads its test module again: with
+thousands of tests, trying them all would cost their number times the module's
+size).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from skillforge.schema import Instance, Triage
 from skillforge.skills._tests import check_infra
 from skillforge.skills.answers import extract_code
 from skillforge.skills.base import BuildInput, Dropped, Score, ScoreContext, Skill
+
+
+MAX_TRIED = 50  # FAIL_TO_PASS tests tried, in order, for a standalone script
 
 
 class ReproductionInstance(Instance):
@@ -45,7 +51,7 @@ class Reproduction(Skill):
         extra = ["."] + (["src"] if any(f.startswith("src/") for f in src.repo_files) else [])
         repo_files = sorted({*src.repo_files, *src.analysis.test_files})  # with the test files the PR adds
         config = load_test_config(read_text)
-        for test in src.facts.FAIL_TO_PASS:
+        for test in src.facts.FAIL_TO_PASS[:MAX_TRIED]:
             path = test.split("::")[0]
             text = read_text(path)
             if text is None:

@@ -35,6 +35,7 @@ MUTANT_SEED = 0
 MAX_CANDIDATES = 4  # mutants proposed per instance
 MAX_KEPT = 2  # mutants kept per instance
 MAX_PER_ENTITY = 2
+MAX_TARGET_CODE = 256 << 10  # characters of target code shown in the prompt; targets beyond it are named only
 MUTANT_TIMEOUT_FACTOR, MUTANT_TIMEOUT_MIN = 10, 60  # a mutant's gold run may take 10x the fixed run (at least 60 s)
 
 
@@ -95,18 +96,36 @@ def answer_patch(inst: "TestGenerationInstance", answer: str) -> str:
     return new_file_patch(inst.default_test_path, code + "\n") if code else ""
 
 
-def entity_source(read, entity: str) -> str | None:
+def entity_source(read, entity: str, cache: dict | None = None) -> str | None:
+    """The source of ``path::qualname`` as ``read`` gives its file. ``cache`` (a dict the caller
+    keeps) lets the entities of many targets in one file be read and parsed once."""
+    found = _entity_lines(read, entity, {} if cache is None else cache)
+    return "\n".join(found[0]) if found is not None else None
+
+
+def _entity_lines(read, entity: str, cache: dict) -> tuple[list[str], int] | None:
+    """(the entity's lines, their size in characters)."""
     from skillforge.analyze.lang.python import entities as find_entities
 
     path, _, qual = entity.partition("::")
-    data = read(path) if read else None
-    if data is None:
+    cache = {} if cache is None else cache
+    if path not in cache:
+        data = read(path) if read else None
+        if data is None:
+            cache[path] = None
+        else:
+            first: dict[str, object] = {}
+            for ent in find_entities(data):
+                first.setdefault(ent.qualname, ent)
+            cache[path] = (data.decode("utf-8", "replace").splitlines(), first)
+    if cache[path] is None:
         return None
-    lines = data.decode("utf-8", "replace").splitlines()
-    for ent in find_entities(data):
-        if ent.qualname == qual:
-            return "\n".join(lines[ent.start_line - 1:ent.end_line])
-    return None
+    lines, first = cache[path]
+    ent = first.get(qual)
+    if ent is None:
+        return None
+    own = lines[ent.start_line - 1:ent.end_line]
+    return own, sum(len(line) + 1 for line in own)
 
 
 class TestGeneration(Skill):
@@ -120,12 +139,21 @@ class TestGeneration(Skill):
         a, pr = src.analysis, src.pr
         if not a.test_patch.strip() or not src.facts.FAIL_TO_PASS:
             raise Dropped(Triage.NO_FAIL_TO_PASS)
-        targets = [e for e in a.entities if e not in set(a.removed_entities)]
+        removed = set(a.removed_entities)
+        targets = [e for e in a.entities if e not in removed]
         snippets = []
+        parsed: dict = {}  # each file read and parsed once, however many of its entities are targets
+        shown = 0
         for ent in targets:
-            code = entity_source(src.read_new, ent)
-            if code:
-                snippets.append(f"# {ent}\n{code}")
+            found = _entity_lines(src.read_new, ent, parsed)
+            if found is None or not found[1] > 1:
+                continue
+            own, size = found
+            if shown + size > MAX_TARGET_CODE:  # named, not shown: the prompt stays readable (and bounded)
+                snippets.append(f"# {ent}\n# ({len(own)} lines, not shown)")
+                continue
+            shown += size
+            snippets.append(f"# {ent}\n" + "\n".join(own))
         if not snippets:
             raise Dropped(Triage.NO_TARGET, "no target code to test (no function or class changed)")
         mutants = [MutantSpec(file=m.file, entity=m.entity, operator=m.operator, line=m.line,

@@ -14,8 +14,15 @@ Filters, in the order they are applied (the first that applies is the outcome):
 6. ``near_duplicate`` -- the code patch is (nearly) the same as that of a PR
    kept before it (``analyze.hygiene.NearDuplicates``).
 
+Work is bounded: each PR is analyzed in a forked worker under a time and a
+memory budget (``SKILLFORGE_PR_TIMEOUT``, ``SKILLFORGE_PR_MEMORY``; see
+``analyze.budget``). A PR over either is dropped ``over_budget`` with a log
+naming what ran out; a PR whose analysis fails is dropped ``analysis_error``
+with its traceback in ``logs/<pr>/analyze.log``; the other PRs go on.
+
 Every file of a PR is parsed once; each commit's tree is listed once (the base
-of one PR is usually the merge of the one before: recent trees are kept).
+of one PR is usually the merge of the one before: recent trees are kept, in
+the worker, which serves one PR after the other).
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from skillforge.gitio import RepoError, open_repo
 from skillforge.schema import Analysis, Outcome, PullRecord, Triage
 from skillforge.stages.config import AnalyzeConfig, resolve_path
 from skillforge.workspace import KEPT_STAGES, Workspace
-from skillforge.analyze.hygiene import Decontamination, NearDuplicates
+from skillforge.analyze.budget import Budget, BudgetWorker, OverBudget, TaskError, budget_log
+from skillforge.analyze.hygiene import Decontamination, NearDuplicates, fingerprint
 
 Progress = Callable[[str, str], None]  # (phase, message)
 
@@ -79,13 +87,14 @@ class Analyzer:
     def __init__(self, ws: Workspace, keep_trees: int = 4):
         self.ws = ws
         self.keep_trees = keep_trees
+        self.locations: dict[str, str | None] = {}  # known clone locations (a worker reads no database)
         self._repos: dict[str, object] = {}
         self._trees: OrderedDict[tuple[str, str], object] = OrderedDict()
         self._configs: dict[tuple, object] = {}
 
     def repo(self, name: str):
         if name not in self._repos:
-            location = self.ws.repo_location(name)
+            location = self.locations[name] if name in self.locations else self.ws.repo_location(name)
             if not location:
                 raise RepoError(f"repository {name} has no local clone recorded in the workspace; mine it first")
             self._repos[name] = open_repo(location, name)
@@ -159,11 +168,40 @@ def _kept_index(ws: Workspace, threshold: float) -> NearDuplicates:
     return index
 
 
+@dataclass
+class _Labelled:
+    """What the worker sends back for one PR."""
+
+    analysis: Analysis | None = None
+    trivial: str | None = None
+    shingles: frozenset[str] | None = None  # the near-duplicate fingerprint, when the filters keep the PR
+    unavailable: str | None = None  # why the repository cannot be read
+
+
+def _label_task(analyzer: Analyzer, config: AnalyzeConfig, fingerprints: bool):
+    """The worker's task: one PR's labels (and fingerprint), from the repository at ``location``."""
+
+    def task(pr: PullRecord, location: str | None) -> _Labelled:
+        analyzer.locations[pr.repo] = location
+        try:
+            labels = analyzer.labels(pr)
+        except RepoError as e:
+            return _Labelled(unavailable=str(e))
+        shingles = None
+        if fingerprints and drop_reason(pr, labels.analysis, config, labels.trivial) is None:
+            shingles = fingerprint(labels.analysis.code_patch)
+        return _Labelled(labels.analysis, labels.trivial, shingles)
+
+    return task
+
+
 def run(ws: Workspace, config: AnalyzeConfig | None = None, progress: Progress = _noop, *,
-        base: Path | None = None) -> AnalyzeSummary:
+        base: Path | None = None, budget: Budget | None = None) -> AnalyzeSummary:
     """Analyze every PR still at stage ``mined``; each ends ``analyzed`` or ``dropped`` with its
-    outcome. ``base``: the folder a relative ``decontaminate`` path is read from."""
+    outcome. ``base``: the folder a relative ``decontaminate`` path is read from; ``budget``:
+    each PR's time and memory (default: the settings')."""
     config = config or AnalyzeConfig()
+    budget = budget or Budget.from_settings()
     summary = AnalyzeSummary()
     listed = resolve_path(config.decontaminate, base)
     decon = Decontamination.load(listed) if listed else None
@@ -172,11 +210,13 @@ def run(ws: Workspace, config: AnalyzeConfig | None = None, progress: Progress =
         _drop_listed(ws, decon, summary)
     dups = _kept_index(ws, config.near_duplicate_threshold) if config.near_duplicate_threshold is not None else None
     analyzer = Analyzer(ws)
+    worker = BudgetWorker(_label_task(analyzer, config, dups is not None), budget, name="analyze")
     try:
-        for row in ws.prs(stage="mined"):
-            _analyze_one(ws, analyzer, row.record, config, decon, dups, summary)
-            progress("analyze", row.pr_id)
+        for pr_id in [r.pr_id for r in ws.prs(stage="mined")]:  # one PR's record in memory at a time
+            _analyze_one(ws, worker, ws.pr(pr_id).record, config, decon, dups, summary)
+            progress("analyze", pr_id)
     finally:
+        worker.close()
         analyzer.close()
     return summary
 
@@ -187,7 +227,12 @@ def run_analyze(ws: Workspace, *, filters: AnalyzeConfig | None = None,
     return run(ws, filters, (lambda phase, pr: on_progress(pr)) if on_progress else _noop)
 
 
-def _analyze_one(ws: Workspace, analyzer: Analyzer, pr: PullRecord, config: AnalyzeConfig,
+def _drop(ws: Workspace, pr: PullRecord, outcome: Outcome, summary: AnalyzeSummary) -> None:
+    ws.set_pr_stage(pr.instance_id, "dropped", outcome=outcome)
+    summary.dropped[outcome.triage] += 1
+
+
+def _analyze_one(ws: Workspace, worker: BudgetWorker, pr: PullRecord, config: AnalyzeConfig,
                  decon: Decontamination | None, dups: NearDuplicates | None, summary: AnalyzeSummary) -> None:
     if decon is not None and (pr.repo, pr.number) in decon:
         ws.set_pr_stage(pr.instance_id, "dropped", outcome=Outcome.failed(Triage.DECONTAMINATED, decon.reason))
@@ -195,23 +240,28 @@ def _analyze_one(ws: Workspace, analyzer: Analyzer, pr: PullRecord, config: Anal
         summary.dropped[Triage.DECONTAMINATED] += 1
         return
     try:
-        labels = analyzer.labels(pr)
-    except RepoError as e:
-        ws.set_pr_stage(pr.instance_id, "dropped", outcome=Outcome.failed(Triage.UNAVAILABLE, str(e)))
-        summary.dropped[Triage.UNAVAILABLE] += 1
-        return
-    except Exception as e:  # a malformed patch must not stop the run
-        ws.set_pr_stage(pr.instance_id, "dropped",
-                        outcome=Outcome.failed(Triage.ANALYSIS_ERROR, f"{type(e).__name__}: {e}"))
-        summary.dropped[Triage.ANALYSIS_ERROR] += 1
-        return
-    analysis = labels.analysis
+        labels, _ = worker.call(pr, ws.repo_location(pr.repo))
+    except OverBudget as e:  # too big or too slow to analyze: dropped, the others go on
+        log = budget_log(ws.instance_log_dir(pr.instance_id) / "analyze.log", what="analysis",
+                         subject=pr.instance_id, exc=e, budget=worker.budget)
+        return _drop(ws, pr, Outcome.failed(Triage.OVER_BUDGET, f"analysis {e.message}", log, budget=e.resource,
+                                            seconds=round(e.elapsed, 1)), summary)
+    except TaskError as e:  # a malformed patch, a bug (a recursion limit...) must not stop the run
+        log = budget_log(ws.instance_log_dir(pr.instance_id) / "analyze.log", what="analysis",
+                         subject=pr.instance_id, exc=e, budget=worker.budget)
+        return _drop(ws, pr, Outcome.failed(Triage.ANALYSIS_ERROR, f"{e.type_name}: {e.message}", log), summary)
+    if labels.unavailable is not None:
+        return _drop(ws, pr, Outcome.failed(Triage.UNAVAILABLE, labels.unavailable), summary)
+    analysis = labels.analysis.model_copy(update={"encoding": pr.encoding})
     outcome = drop_reason(pr, analysis, config, labels.trivial)
     if outcome is not None and outcome.triage is Triage.TRIVIAL:
         summary.trivial[labels.trivial] += 1
     if outcome is None and dups is not None:
-        dup = dups.check_and_add(pr.instance_id, analysis.code_patch)
-        if dup is not None:
+        shingles = labels.shingles if labels.shingles is not None else fingerprint(analysis.code_patch)
+        dup = dups.find(shingles)
+        if dup is None:
+            dups.add(pr.instance_id, shingles)
+        else:
             outcome = Outcome.failed(Triage.NEAR_DUPLICATE, f"near-duplicate of {dup}", duplicate_of=dup)
             summary.near_duplicates[pr.instance_id] = dup
     if outcome is not None:

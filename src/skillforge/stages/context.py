@@ -51,6 +51,9 @@ class ExecutionContext:
         settings = settings or Settings.from_env()
         own_backend, repos = workspace_backend(ws, settings)
         backend = backend or own_backend
+        from skillforge.execution.cleanup import remove_dead_owners_at_start  # (imports docker)
+
+        remove_dead_owners_at_start(backend)  # containers a killed run of skillforge left behind
         locations = {r: loc for r in ws.repos() if (loc := ws.repo_location(r))}
         runner = make_runner(backend, executor=config.executor, workers=config.workers,
                              ray_address=config.ray_address, repo_locations=locations, logs_dir=ws.logs_dir)

@@ -1,8 +1,9 @@
 """The export stage: validated instances written in a format the field's tools
 read, then (optionally) published on the Hugging Face Hub.
 
-- ``hf``: one parquet config per skill, dataset card, statistics (``export.hf``)
-- ``swebench``: the editing instances as SWE-bench JSONL (``export.swebench``)
+- ``hf``: one parquet config per skill and a default ``all`` config, dataset card, statistics (``export.hf``)
+- ``swebench``: the editing instances as SWE-bench JSONL, runnable by SWE-bench's harness 4.x and 5.x
+  (``export.swebench``)
 - ``verl``: every skill's prompts and ground truth in verl's RL parquet format (``export.verl``)
 
 Every format writes ``environments.json`` beside its data, and every folder can
@@ -28,9 +29,12 @@ def _noop(phase: str, message: str) -> None:
 
 
 def export_dataset(ws: Workspace, out: str | Path, *, format: str = "hf", split: str = "train",
-                   pretty_name: str | None = None, json_test_lists: bool = False) -> ExportSummary:
+                   pretty_name: str | None = None, json_test_lists: bool = False,
+                   repo_id: str | None = None) -> ExportSummary:
+    """Write ``out`` in ``format``; ``repo_id`` (the Hub id it will be published as) is what the
+    dataset card's load snippets and citation name (the folder when None)."""
     if format == "hf":
-        return export_hf(ws, out, split=split, pretty_name=pretty_name)
+        return export_hf(ws, out, split=split, pretty_name=pretty_name, repo_id=repo_id)
     if format == "swebench":
         from skillforge.export.swebench import export_swebench
 
@@ -54,7 +58,7 @@ def run(ws: Workspace, config: ExportConfig, progress: Progress = _noop, *, base
     out = resolve_path(config.out, base) or ws.root / "dataset"
     progress("export", str(out))
     exported = export_dataset(ws, out, format=config.format, split=config.split, pretty_name=pretty_name,
-                              json_test_lists=config.json_test_lists)
+                              json_test_lists=config.json_test_lists, repo_id=config.push_to_hub)
     pushed = None
     if config.push_to_hub:
         from skillforge.export.hub import DEFAULT_COMMIT_MESSAGE, push_to_hub

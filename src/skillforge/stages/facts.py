@@ -12,7 +12,7 @@ retried on the next run. Each PR gets ``logs/<pr>/report.json``.
 
 from __future__ import annotations
 
-import posixpath
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +20,7 @@ from datetime import datetime
 
 from skillforge.analyze.split import is_python_test_module
 from skillforge.environments.eras import era_key, packaging_fingerprint
-from skillforge.environments.health import environment_failure, log_text, needs_network
+from skillforge.environments.health import choose_smoke_tests, environment_failure, log_text, needs_network
 from skillforge.environments.resolver import EnvRequest
 from skillforge.execution.cache import CachedExecutor
 from skillforge.execution.spec import InfraError, RunResult, RunSpec
@@ -59,7 +59,8 @@ class FactsSummary:
 
 def execute_facts(executor: CachedExecutor, env: str, log_id: str, base_commit: str, code_patch: str,
                   test_patch: str, tests: tuple[str, ...], reruns: int,
-                  record: list[tuple[int, str, RunResult]] | None = None, network: bool = False) -> PRFacts:
+                  record: list[tuple[int, str, RunResult]] | None = None, network: bool = False,
+                  patch_encoding: str = "utf-8") -> PRFacts:
     """Run ``tests`` before the fix (base + test patch) and after it (base + code
     patch + test patch), ``reruns`` times each (logs under ``log_id/``). Raises
     ``Dropped`` when a patch does not apply, the tests cannot run after the fix or
@@ -69,8 +70,10 @@ def execute_facts(executor: CachedExecutor, env: str, log_id: str, base_commit: 
     Shared by the PR pipeline and SWE-bench-format input. ``record``, when given,
     receives ``(attempt, "before"|"after", result)`` of every run made; ``network``
     runs the tests with the network on (an explicit opt-in)."""
-    before_spec = RunSpec(base_commit, (test_patch,), tests, label="before", network=network)
-    after_spec = RunSpec(base_commit, (code_patch, test_patch), tests, label="after", network=network)
+    before_spec = RunSpec(base_commit, (test_patch,), tests, label="before", network=network,
+                          patch_encoding=patch_encoding)
+    after_spec = RunSpec(base_commit, (code_patch, test_patch), tests, label="after", network=network,
+                         patch_encoding=patch_encoding)
     befores: list[RunResult] = []
     afters: list[RunResult] = []
     for attempt in range(max(1, reruns)):
@@ -139,6 +142,7 @@ class FactsJob:
     tests: tuple[str, ...]
     reruns: int
     network: bool = False
+    patch_encoding: str = "utf-8"  # the PR's (Analysis.encoding): patches written back byte-exact
 
 
 @dataclass
@@ -161,7 +165,8 @@ def run_facts_job(backend, job: FactsJob) -> FactsOutcome:
     record: list[tuple[int, str, RunResult]] = []
     try:
         facts = execute_facts(backend.executor, job.env, job.pr_id, job.base_commit, job.code_patch,
-                              job.test_patch, job.tests, job.reruns, record=record, network=job.network)
+                              job.test_patch, job.tests, job.reruns, record=record, network=job.network,
+                              patch_encoding=job.patch_encoding)
     except Dropped as exc:
         kept = exc.details.pop("facts", None)
         return FactsOutcome(job.pr_id, "dropped", exc.outcome(), PRFacts.model_validate(kept) if kept else None,
@@ -175,11 +180,29 @@ def run_facts_job(backend, job: FactsJob) -> FactsOutcome:
 
 
 def test_modules(ctx: ExecutionContext, pr: PullRecord, analysis: Analysis) -> list[str]:
-    """The test modules a PR's tests run from: those its test patch touches, as they are after the fix."""
-    files_after = set(ctx.repos[pr.repo].files(pr.merge_commit))
+    """The test modules a PR's tests run from: those its test patch touches, as they are after the
+    fix -- real Python test modules only (``analyze.split.runnable_test_modules``): regular files, not
+    symlinks; text, not data; named as the repository's pytest configuration names test modules."""
+    from skillforge.analyze.split import load_test_config, runnable_test_modules
+    from skillforge.gitio import run_git
+
+    handle = ctx.repos[pr.repo]
+    files_after = set(handle.files(pr.merge_commit))
+    config = load_test_config(lambda path: None if (data := handle.read(pr.merge_commit, path)) is None
+                              else data.decode("utf-8", "replace"))
     mods = {t.split("::")[0] for t in analysis.test_functions}
-    mods |= {f for f in analysis.test_files if is_python_test_module(f)}
-    return sorted(m for m in mods if m in files_after)
+    mods |= {f for f in analysis.test_files if is_python_test_module(f, config)}
+    mods = sorted(m for m in mods if m in files_after)
+    modes: dict[str, str] = {}
+    if mods:
+        listing = run_git(handle.path, "ls-tree", "-z", pr.merge_commit, "--", *mods, text=False,
+                          env={"GIT_LITERAL_PATHSPECS": "1"}).stdout
+        for rec in listing.split(b"\0"):
+            meta, _, path = rec.partition(b"\t")
+            if path:
+                for errors in ("surrogateescape", "replace"):  # as the listing and the analysis decode paths
+                    modes[path.decode("utf-8", errors)] = meta.split()[0].decode()
+    return runnable_test_modules(mods, config, modes.get, lambda path: handle.read(pr.merge_commit, path))
 
 
 def pr_facts(ctx: ExecutionContext, pr: PullRecord, analysis: Analysis, env: str, reruns: int | None = None
@@ -190,7 +213,8 @@ def pr_facts(ctx: ExecutionContext, pr: PullRecord, analysis: Analysis, env: str
     if not tests:
         raise Dropped(Triage.NO_TEST_MODULE)
     out = run_facts_job(ctx.backend, FactsJob(pr.instance_id, env, pr.base_commit, analysis.code_patch,
-                                              analysis.test_patch, tests, reruns or ctx.config.reruns))
+                                              analysis.test_patch, tests, reruns or ctx.config.reruns,
+                                              patch_encoding=analysis.encoding))
     if out.status == "dropped":
         raise Dropped(out.outcome.triage, out.outcome.message, out.outcome.log)
     if out.status == "error":
@@ -199,25 +223,13 @@ def pr_facts(ctx: ExecutionContext, pr: PullRecord, analysis: Analysis, env: str
 
 
 def _smoke_tests(ctx: ExecutionContext, rows: list[PRRow], reference: str) -> list[str]:
-    """What the smoke run runs at the reference commit (the era's newest merge commit; at most 3 test
-    modules): the newest PR's own test modules (after its fix they pass in a working environment), then
-    those of the era's other PRs that exist there, else test modules beside them (or any), by name."""
-    present = ctx.repos[rows[0].repo].files(reference)
-    present_set = set(present)
-    out: list[str] = []
-    dirs: list[str] = []
-    for row in sorted(rows, key=lambda r: -r.number):
-        if row.analysis is None:
-            continue
-        for module in test_modules(ctx, row.record, row.analysis):
-            dirs.append(posixpath.dirname(module))
-            if module in present_set and module not in out:
-                out.append(module)
-        if out:
-            return out[:3]
-    existing = sorted(p for p in present if is_python_test_module(p))
-    near = [p for p in existing if posixpath.dirname(p) in dirs]
-    return (near or existing)[:2]
+    """What the smoke run runs at the reference commit (the era's newest merge commit): the newest PR's
+    own test modules first (after its fix they pass in a working environment), then the era's others
+    (``environments.health.choose_smoke_tests``)."""
+    candidates = [m for row in sorted(rows, key=lambda r: -r.number) if row.analysis is not None
+                  for m in test_modules(ctx, row.record, row.analysis)]
+    return choose_smoke_tests(candidates, ctx.repos[rows[0].repo].files(reference),
+                              is_test_module=is_python_test_module)
 
 
 def _eras(ctx: ExecutionContext, repo: str, rows: list[PRRow]) -> dict[str, list[PRRow]]:
@@ -326,11 +338,18 @@ def _record(ws: Workspace, job: FactsJob, out: FactsOutcome, summary: FactsSumma
         summary.errors[out.outcome.triage] += 1
         progress("facts", f"{job.pr_id}: {out.outcome.render()}")
     ws.write_report(job.pr_id, report)
+    ws.release_leases([_lease(job)])
     progress("facts", job.pr_id)
 
 
 def _job(r: PRRow, env: str, tests: tuple[str, ...], reruns: int) -> FactsJob:
-    return FactsJob(r.pr_id, env, r.record.base_commit, r.analysis.code_patch, r.analysis.test_patch, tests, reruns)
+    return FactsJob(r.pr_id, env, r.record.base_commit, r.analysis.code_patch, r.analysis.test_patch, tests, reruns,
+                    patch_encoding=r.analysis.encoding)
+
+
+def _lease(job: FactsJob) -> str:
+    """The workspace lease of a PR's facts job (``Workspace.take_leases``)."""
+    return f"facts:{job.pr_id}"
 
 
 def run(ws: Workspace, config, progress: Progress = _noop, *, context: ExecutionContext | None = None
@@ -339,6 +358,7 @@ def run(ws: Workspace, config, progress: Progress = _noop, *, context: Execution
     environment failing (``environment`` class) sends its era's environment to the repair loop with
     that evidence, once per run, and runs again in the repaired environment."""
     summary = FactsSummary()
+    listed = time.time()
     pending = ws.prs(stage="analyzed")
     if not pending:
         return summary
@@ -359,6 +379,11 @@ def run(ws: Workspace, config, progress: Progress = _noop, *, context: Execution
                                           **outcome.model_dump(mode="json", include={"triage", "message", "log"})})
                 continue
             jobs.append(_job(r, envs[r.pr_id][0], tests, config.reruns))
+        # another process on this workspace may run some: each job only with its lease
+        held = set(ws.take_leases([_lease(j) for j in jobs], listed_at=listed))
+        if len(held) < len(jobs):
+            progress("facts", f"{len(jobs) - len(held)} PRs run by another process: left to it")
+        jobs = [j for j in jobs if _lease(j) in held]
         broken: dict[str, list[tuple[FactsJob, FactsOutcome]]] = {}
         for job, out in ctx.runner.map(run_facts_job, jobs, ctx.backend.environments):
             if out.status == "error" and out.outcome.triage is Triage.ENVIRONMENT \

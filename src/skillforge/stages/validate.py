@@ -153,13 +153,20 @@ def _record(ws: Workspace, job: CandidateJob, out: CandidateOutcome, summary: Va
         report["tests_status"] = {"FAIL_TO_PASS": _tests_status(f2p, failing),
                                   "PASS_TO_PASS": _tests_status(getattr(inst, "PASS_TO_PASS", []), failing)}
     ws.write_report(out.instance_id, report)
+    ws.release_leases([_lease(job)])
     progress("validate", f"{out.instance_id}: {out.status}")
+
+
+def _lease(job: CandidateJob) -> str:
+    """The workspace lease of a candidate's scoring job (``Workspace.take_leases``)."""
+    return f"validate:{job.instance_id}"
 
 
 def run(ws: Workspace, config: ValidateConfig, progress: Progress = _noop, *,
         context: ExecutionContext | None = None) -> ValidateSummary:
     """Score every candidate that is ``built`` or waiting on an infrastructure ``error``."""
     summary = ValidateSummary()
+    listed = time.time()
     todo = ws.candidates(status=("built", "error"))
     if not todo:
         return summary
@@ -174,6 +181,11 @@ def run(ws: Workspace, config: ValidateConfig, progress: Progress = _noop, *,
                 summary.errors[(c.skill, outcome.triage)] += 1
                 continue
             jobs.append(CandidateJob(c.instance_id, c.skill, c.instance, config.reruns))
+        # another process on this workspace may score some: each job only with its lease
+        held = set(ws.take_leases([_lease(j) for j in jobs], listed_at=listed))
+        if len(held) < len(jobs):
+            progress("validate", f"{len(jobs) - len(held)} candidates scored by another process: left to it")
+        jobs = [j for j in jobs if _lease(j) in held]
         for job, out in ctx.runner.map(run_candidate_job, jobs, ctx.backend.environments):
             _record(ws, job, out, summary, progress)
     finally:

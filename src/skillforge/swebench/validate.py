@@ -44,9 +44,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from skillforge.analyze.split import is_python_test_module
 from skillforge.environments.eras import packaging_fingerprint
+from skillforge.environments.health import choose_smoke_tests, log_text
 from skillforge.environments.resolver import EnvRequest, Resolver
-from skillforge.execution import InfraError
+from skillforge.execution import InfraError, RunResult
 from skillforge.execution.backend import Backend
 from skillforge.execution.runner import default_workers
 from skillforge.gitio import RepoError, RepoHandle
@@ -208,6 +210,9 @@ class SWEBenchValidator:
         self.clones = Clones(repos_dir, self.options.clone_url_template, self.settings)
         self.backend = backend or Backend(self.settings, self.clones.get, logs_dir=ws.logs_dir, run_store=ws,
                                           on_ready=lambda env, image: None)
+        from skillforge.execution.cleanup import remove_dead_owners_at_start  # (imports docker)
+
+        remove_dead_owners_at_start(self.backend)  # containers a killed run of skillforge left behind
         self.resolver = Resolver(ws, self.backend, self.clones.get, recipes_dir=self.options.recipes_dir,
                                  explicit=self.options.environments)
 
@@ -311,11 +316,11 @@ class SWEBenchValidator:
                 reference = reference or self.clones.newest(repo, [r.base_commit for r in rows])
                 handle = self.clones.get(repo)
                 packaging = packaging_hash(handle, reference)
-                present = set(handle.files(reference))
+                newest_first = sorted(rows, key=lambda r: r.base_commit == reference, reverse=True)
+                smoke = choose_smoke_tests([t for r in newest_first for t in swebench_directives(r.test_patch)],
+                                           handle.files(reference), is_test_module=is_python_test_module)
                 request = EnvRequest(repo, reference, recipe=self.resolver.explicit_recipe(repo, reference),
-                                     smoke_tests=sorted({t for r in rows for t in swebench_directives(r.test_patch)
-                                                         if t in present}),
-                                     label=repo + (f" ({env_key})" if env_key else ""))
+                                     smoke_tests=smoke, label=repo + (f" ({env_key})" if env_key else ""))
                 self.resolver.plan(request)  # reads the tree: a repository that cannot be read fails here
             except Exception as exc:  # noqa: BLE001 - a repository that cannot be read is one group's error
                 fail_all(rows, Triage.RECIPE, f"no environment recipe for {repo} at {reference[:12] or '?'} "
@@ -382,6 +387,26 @@ class SWEBenchValidator:
                                                record(i, k, self._execute_safely(i, n))))
             for fut in futures:
                 fut.result()
+            # rows whose runs show the environment failing: one repair round per inferred environment
+            for g in planned:
+                broken = [i for i in g.rows if i.instance_id in results and results[i.instance_id].triage
+                          is Triage.ENVIRONMENT]
+                if not broken or g.request.recipe is not None:
+                    continue
+                logs = [results[i.instance_id].log for i in broken[:3] if results[i.instance_id].log]
+                g.request.evidence = log_text([RunResult(status="ok", log_path=p) for p in logs])[-(1 << 20):]
+                progress("env", f"{g.request.label}: {len(broken)} rows show the environment failing: repairing it")
+                try:
+                    repaired = self.resolver.resolve(g.request, progress)
+                except InfraError:
+                    continue  # the rows keep their environment error (retried on the next run)
+                summary.environments[repaired.name] = f"ready ({repaired.how})"
+                again = [pool.submit(lambda i=inst, n=repaired.name: record(i, self.key(i, n),
+                                                                             self._execute_safely(i, n)))
+                         for inst in broken]
+                for fut in again:
+                    fut.result()
+                futures += again
         summary.executed = len(futures)
         for inst in instances:
             r = results[inst.instance_id]

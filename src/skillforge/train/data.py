@@ -95,8 +95,12 @@ def columns_of(skills: Iterable[str]):
 
 
 def render_prompt(inst: Instance, *, conversational: bool) -> Any:
-    text = REGISTRY[inst.skill].prompt(inst)
-    return [{"role": "user", "content": text}] if conversational else text
+    """The instance's prompt: the exported ``prompt`` column's conversation (``export.hf.prompt_messages``,
+    the skill's own ``prompt()`` as one user message), or its text."""
+    from skillforge.export.hf import prompt_messages
+
+    messages = prompt_messages(inst)
+    return messages if conversational else messages[0]["content"]
 
 
 def build_dataset(instances: list[Instance], *, conversational: bool):

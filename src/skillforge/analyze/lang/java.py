@@ -31,7 +31,7 @@ class JavaAdapter(LanguageAdapter):
     module = "tree_sitter_java"
     comment_types = ("line_comment", "block_comment")
 
-    def _walk(self, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext) -> None:
+    def _walk(self, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext):
         for child in node.named_children:
             t = child.type
             if t in _JAVA_TYPES:
@@ -42,9 +42,9 @@ class JavaAdapter(LanguageAdapter):
                 out.append(self._entity(qual, _JAVA_TYPES[t], child, child))
                 body = child.child_by_field_name("body")
                 if body is not None:
-                    self._walk(body, qual, out, ctx.inner(in_class=True))
+                    yield self._walk(body, qual, out, ctx.inner(in_class=True))
             elif t == "enum_body_declarations":
-                self._walk(child, scope, out, ctx)
+                yield self._walk(child, scope, out, ctx)
             elif t in ("method_declaration", "annotation_type_element_declaration") and scope:
                 name = _text(child.child_by_field_name("name"))
                 if name:

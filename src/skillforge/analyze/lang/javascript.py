@@ -37,16 +37,16 @@ class JavaScriptAdapter(LanguageAdapter):
     comment_types = ("comment", "html_comment")
     leading_types = ("decorator",)
 
-    def _walk(self, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext) -> None:
+    def _walk(self, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext):
         for child in node.named_children:
-            self._statement(child, child, scope, out, ctx)
+            yield self._statement(child, child, scope, out, ctx)
 
-    def _statement(self, outer: Node, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext) -> None:
+    def _statement(self, outer: Node, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext):
         t = node.type
         if t == "export_statement":
             decl = node.child_by_field_name("declaration") or node.child_by_field_name("value")
             if decl is not None:
-                self._statement(outer, decl, scope, out, ctx)
+                yield self._statement(outer, decl, scope, out, ctx)
             return
         if t in ("function_declaration", "generator_function_declaration", "function_signature"):
             name = _text(node.child_by_field_name("name"))
@@ -56,7 +56,7 @@ class JavaScriptAdapter(LanguageAdapter):
             kind = ("async_method" if _is_async(node) else "method") if ctx.in_class else (
                 "async_function" if _is_async(node) else "function")
             out.append(self._entity(qual, kind, outer, node, first=None))
-            self._body(node, qual, out, ctx)
+            yield self._body(node, qual, out, ctx)
             return
         if t in ("class_declaration", "abstract_class_declaration", "class"):
             name = _text(node.child_by_field_name("name"))
@@ -66,7 +66,7 @@ class JavaScriptAdapter(LanguageAdapter):
             out.append(self._entity(qual, "class", outer, node, first=None))
             body = node.child_by_field_name("body")
             if body is not None:
-                self._class_body(body, qual, out, ctx)
+                yield self._class_body(body, qual, out, ctx)
             return
         if t in ("interface_declaration", "enum_declaration", "type_alias_declaration"):
             name = _text(node.child_by_field_name("name"))
@@ -92,17 +92,17 @@ class JavaScriptAdapter(LanguageAdapter):
             qual = [*scope, name]
             out.append(self._entity(qual, "namespace", outer, node))
             if body is not None:
-                self._walk(body, qual, out, ctx.inner(in_class=False))
+                yield self._walk(body, qual, out, ctx.inner(in_class=False))
             return
         if t in ("expression_statement", "ambient_declaration"):
             for c in node.named_children:
                 if c.type in ("internal_module", "module", "function_signature", "class_declaration",
                               "interface_declaration", "lexical_declaration", "variable_declaration"):
-                    self._statement(outer if len(node.named_children) == 1 else c, c, scope, out, ctx)
+                    yield self._statement(outer if len(node.named_children) == 1 else c, c, scope, out, ctx)
                 elif c.type == "assignment_expression" and ctx.module_level:
-                    self._assignment(outer, c, scope, out, ctx)
+                    yield self._assignment(outer, c, scope, out, ctx)
                 else:
-                    self._descend(c, scope, out, ctx)
+                    yield self._descend(c, scope, out, ctx)
             return
         if t in ("lexical_declaration", "variable_declaration"):
             decls = [c for c in node.named_children if c.type == "variable_declarator"]
@@ -116,29 +116,29 @@ class JavaScriptAdapter(LanguageAdapter):
                     qual = [*scope, names[0]]
                     kind = "async_function" if _is_async(value) else "function"
                     out.append(self._entity(qual, kind, the_outer, d))
-                    self._body(value, qual, out, ctx.inner(module_level=False, in_class=False))
+                    yield self._body(value, qual, out, ctx.inner(module_level=False, in_class=False))
                 elif value is not None and value.type in _JS_CLASS_VALUES and len(names) == 1:
                     qual = [*scope, names[0]]
                     out.append(self._entity(qual, "class", the_outer, d))
                     body = value.child_by_field_name("body")
                     if body is not None:
-                        self._class_body(body, qual, out, ctx)
+                        yield self._class_body(body, qual, out, ctx)
                 else:
                     if ctx.module_level:
                         for n in names:
                             if n:
                                 out.append(self._entity([*scope, n], "variable", the_outer, d))
                     if value is not None:
-                        self._descend(value, scope, out, ctx.inner(module_level=False))
+                        yield self._descend(value, scope, out, ctx.inner(module_level=False))
             return
-        self._descend(node, scope, out, ctx)
+        yield self._descend(node, scope, out, ctx)
 
-    def _assignment(self, outer: Node, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext) -> None:
+    def _assignment(self, outer: Node, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext):
         left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
         if left is None or right is None:
             return
         if right.type not in _JS_FUNCTION_VALUES + _JS_CLASS_VALUES or left.type != "member_expression":
-            self._descend(right, scope, out, ctx.inner(module_level=False))
+            yield self._descend(right, scope, out, ctx.inner(module_level=False))
             return
         chain = _member_chain(left)
         if not chain:
@@ -155,14 +155,14 @@ class JavaScriptAdapter(LanguageAdapter):
             out.append(self._entity(qual, "class", outer, node))
             body = right.child_by_field_name("body")
             if body is not None:
-                self._class_body(body, qual, out, ctx)
+                yield self._class_body(body, qual, out, ctx)
             return
         kind = ("async_method" if _is_async(right) else "method") if len(chain) > 1 else (
             "async_function" if _is_async(right) else "function")
         out.append(self._entity(qual, kind, outer, node))
-        self._body(right, qual, out, ctx.inner(module_level=False, in_class=False))
+        yield self._body(right, qual, out, ctx.inner(module_level=False, in_class=False))
 
-    def _class_body(self, body: Node, qual: list[str], out: list[Entity], ctx: WalkContext) -> None:
+    def _class_body(self, body: Node, qual: list[str], out: list[Entity], ctx: WalkContext):
         for m in body.named_children:
             t = m.type
             if t in ("method_definition", "abstract_method_signature", "method_signature"):
@@ -178,7 +178,7 @@ class JavaScriptAdapter(LanguageAdapter):
                     kind = "async_method" if "async" in kinds else "method"
                 mq = [*qual, name]
                 out.append(self._entity(mq, kind, m, m, first=None))
-                self._body(m, mq, out, ctx.inner(module_level=False, in_class=False))
+                yield self._body(m, mq, out, ctx.inner(module_level=False, in_class=False))
             elif t in ("field_definition", "public_field_definition"):
                 name_node = m.child_by_field_name("property") or m.child_by_field_name("name")
                 value = m.child_by_field_name("value")
@@ -186,16 +186,16 @@ class JavaScriptAdapter(LanguageAdapter):
                     mq = [*qual, _text(name_node)]
                     kind = "async_method" if _is_async(value) else "method"
                     out.append(self._entity(mq, kind, m, m, first=None))
-                    self._body(value, mq, out, ctx.inner(module_level=False, in_class=False))
+                    yield self._body(value, mq, out, ctx.inner(module_level=False, in_class=False))
             elif t == "class_static_block":
-                self._descend(m, qual, out, ctx.inner(module_level=False, in_class=False))
+                yield self._descend(m, qual, out, ctx.inner(module_level=False, in_class=False))
 
-    def _body(self, fn: Node, qual: list[str], out: list[Entity], ctx: WalkContext) -> None:
+    def _body(self, fn: Node, qual: list[str], out: list[Entity], ctx: WalkContext):
         body = fn.child_by_field_name("body")
         if body is not None:
-            self._descend(body, qual, out, ctx.inner(module_level=False, in_class=False))
+            yield self._descend(body, qual, out, ctx.inner(module_level=False, in_class=False))
 
-    def _descend(self, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext) -> None:
+    def _descend(self, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext):
         """Look for named definitions inside statements and expressions (blocks,
         callbacks): anonymous functions keep the scope but end module level."""
         for c in node.named_children:
@@ -203,42 +203,53 @@ class JavaScriptAdapter(LanguageAdapter):
                           "abstract_class_declaration", "lexical_declaration", "variable_declaration",
                           "interface_declaration", "enum_declaration", "type_alias_declaration", "export_statement",
                           "internal_module", "function_signature"):
-                self._statement(c, c, scope, out, ctx)
+                yield self._statement(c, c, scope, out, ctx)
             elif c.type in _JS_FUNCTION_VALUES or c.type in ("statement_block", "class_body"):
-                self._descend(c, scope, out, ctx.inner(module_level=False))
+                yield self._descend(c, scope, out, ctx.inner(module_level=False))
             elif c.type not in self.comment_types:
-                self._descend(c, scope, out, ctx)
+                yield self._descend(c, scope, out, ctx)
 
 
 def _identifiers(node: Node | None) -> list[Node]:
+    """The names a destructuring pattern binds, in source order (walked without recursion)."""
     if node is None:
         return []
-    if node.type in ("identifier", "shorthand_property_identifier_pattern"):
-        return [node]
     out: list[Node] = []
-    for c in node.named_children:
-        if c.type == "pair_pattern":
-            v = c.child_by_field_name("value")
-            out += _identifiers(v)
-        elif c.type != "property_identifier":
-            out += _identifiers(c)
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type in ("identifier", "shorthand_property_identifier_pattern"):
+            out.append(n)
+            continue
+        kids: list[Node] = []
+        for c in n.named_children:
+            if c.type == "pair_pattern":
+                v = c.child_by_field_name("value")
+                if v is not None:
+                    kids.append(v)
+            elif c.type != "property_identifier":
+                kids.append(c)
+        stack.extend(reversed(kids))
     return out
 
 
 def _member_chain(node: Node) -> list[str]:
-    """``a.b.c`` -> ["a", "b", "c"]; [] for computed or call-based members."""
-    if node.type == "identifier":
-        return [_text(node)]
-    if node.type == "this":
-        return ["this"]
-    if node.type == "member_expression":
+    """``a.b.c`` -> ["a", "b", "c"]; [] for computed or call-based members (walked without recursion)."""
+    props: list[str] = []
+    while node.type == "member_expression":
         obj = node.child_by_field_name("object")
         prop = node.child_by_field_name("property")
         if obj is None or prop is None:
             return []
-        head = _member_chain(obj)
-        return [*head, _text(prop)] if head else []
-    return []
+        props.append(_text(prop))
+        node = obj
+    if node.type == "identifier":
+        head = _text(node)
+    elif node.type == "this":
+        head = "this"
+    else:
+        return []
+    return [head, *reversed(props)]
 
 
 class TypeScriptAdapter(JavaScriptAdapter):

@@ -38,9 +38,10 @@ from typing import TYPE_CHECKING, ClassVar
 import tree_sitter_python as tspython
 from tree_sitter import Language, Node, Parser, Tree
 
-from skillforge.analyze.entities import Entity, LanguageAdapter, TestItem, TouchResult, touch_entities
+from skillforge.analyze.entities import Entity, LanguageAdapter, TestItem, TouchResult, run_walk, touch_entities
 from skillforge.analyze.entities import end_line as _end_line
 from skillforge.analyze.entities import text as _text
+from skillforge.analyze.lang.pydeep import deep_entities, parsable
 
 if TYPE_CHECKING:  # pragma: no cover
     from skillforge.analyze.split import TestConfig
@@ -83,10 +84,12 @@ def _parser() -> Parser:
 
 
 def parse(source: bytes | str) -> Tree:
-    """Parse Python source (bytes; str is UTF-8 encoded)."""
+    """Parse Python source (bytes; str is UTF-8 encoded). A source nested deeper than the
+    grammar can hold is parsed with its deepest bodies blanked (:func:`.pydeep.parsable`:
+    same length, same lines)."""
     if isinstance(source, str):
         source = source.encode("utf-8", "surrogateescape")
-    return _parser().parse(source)
+    return _parser().parse(parsable(source))
 
 
 def _hash(node: Node) -> str:
@@ -147,29 +150,39 @@ def _assigned_names(node: Node) -> list[str]:
 
 
 def _first_identifier(node: Node | None) -> str | None:
-    if node is None:
-        return None
-    if node.type == "identifier":
-        return _text(node)
-    for c in node.children:
-        got = _first_identifier(c)
-        if got:
-            return got
+    """The first non-empty identifier under ``node``, depth first (without recursion)."""
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        if n.type == "identifier":
+            got = _text(n)
+            if got:
+                return got
+            continue
+        stack.extend(reversed(n.children))
     return None
 
 
+_TARGET_GROUPS = ("pattern_list", "tuple_pattern", "list_pattern", "expression_list", "tuple", "list",
+                  "list_splat_pattern", "parenthesized_expression")
+
+
 def _target_names(left: Node) -> list[str]:
-    if left.type == "identifier":
-        return [_text(left)]
-    if left.type in ("pattern_list", "tuple_pattern", "list_pattern", "expression_list", "tuple", "list", "list_splat_pattern", "parenthesized_expression"):
-        out: list[str] = []
-        for c in left.named_children:
-            out += _target_names(c)
-        return out
-    return []  # attribute / subscript targets bind no module name
+    """Names an assignment target binds, in order (nested tuples walked without recursion)."""
+    out: list[str] = []
+    stack = [left]
+    while stack:
+        n = stack.pop()
+        if n.type == "identifier":
+            out.append(_text(n))
+        elif n.type in _TARGET_GROUPS:
+            stack.extend(reversed(n.named_children))
+        # attribute / subscript targets bind no module name
+    return out
 
 
-def _walk_entities(node: Node, scope: list[str], scope_kind: str | None, out: list[Entity], module_level: bool) -> None:
+def _walk_entities(node: Node, scope: list[str], scope_kind: str | None, out: list[Entity], module_level: bool):
+    """A generator step of :func:`~skillforge.analyze.entities.run_walk`: nesting of any depth."""
     for child in node.children:
         ctype = child.type
         if ctype in _DEF_TYPES or ctype == "decorated_definition":
@@ -198,7 +211,7 @@ def _walk_entities(node: Node, scope: list[str], scope_kind: str | None, out: li
             )
             body = defn.child_by_field_name("body")
             if body is not None:
-                _walk_entities(body, [*scope, name], "class" if kind == "class" else "function", out, False)
+                yield _walk_entities(body, [*scope, name], "class" if kind == "class" else "function", out, False)
         elif module_level and ctype in ("expression_statement", "type_alias_statement"):
             for name in _assigned_names(child):
                 out.append(
@@ -213,14 +226,26 @@ def _walk_entities(node: Node, scope: list[str], scope_kind: str | None, out: li
                     )
                 )
         elif ctype in _BLOCK_STATEMENTS:
-            _walk_entities(child, scope, scope_kind, out, module_level)
+            yield _walk_entities(child, scope, scope_kind, out, module_level)
 
 
 def entities(source: bytes | str | Tree) -> list[Entity]:
-    """Every class, function and module-level name of a module, in source order (outer before inner)."""
+    """Every class, function and module-level name of a module, in source order (outer before
+    inner). Nesting deeper than tree-sitter-python can parse is parsed in pieces (:mod:`.pydeep`)."""
+    if not isinstance(source, Tree):
+        source = source.encode("utf-8", "surrogateescape") if isinstance(source, str) else source
+        deep = deep_entities(source, _piece_entities)
+        if deep is not None:
+            return deep
     tree = source if isinstance(source, Tree) else parse(source)
     out: list[Entity] = []
-    _walk_entities(tree.root_node, [], None, out, True)
+    run_walk(_walk_entities(tree.root_node, [], None, out, True))
+    return out
+
+
+def _piece_entities(source: bytes, scope: list[str], scope_kind: str | None, module_level: bool) -> list[Entity]:
+    out: list[Entity] = []
+    run_walk(_walk_entities(_parser().parse(source).root_node, scope, scope_kind, out, module_level))  # never too deep
     return out
 
 
@@ -297,7 +322,7 @@ def _class_infos(tree: Tree) -> tuple[dict[str, _ClassInfo], dict[str, tuple[Nod
     functions: dict[str, tuple[Node, Node, list[str]]] = {}
     top: list[str] = []
 
-    def visit_class(outer: Node, defn: Node, scope: list[str]) -> str:
+    def visit_class(outer: Node, defn: Node, scope: list[str]):  # a run_walk step: returns the qualname
         name = _text(defn.child_by_field_name("name"))
         qual = ".".join([*scope, name])
         supers = defn.child_by_field_name("superclasses")
@@ -314,7 +339,7 @@ def _class_infos(tree: Tree) -> tuple[dict[str, _ClassInfo], dict[str, tuple[Nod
                     if mname in ("__init__", "__new__"):
                         info.has_init = True
                 elif d.type == "class_definition":
-                    info.nested.append(visit_class(stmt, d, [*scope, name]))
+                    info.nested.append((yield visit_class(stmt, d, [*scope, name])))
                 elif stmt.type == "expression_statement" and "__test__" in _assigned_names(stmt):
                     if _text(stmt).replace(" ", "").endswith("=False"):
                         info.test_false = True
@@ -325,15 +350,19 @@ def _class_infos(tree: Tree) -> tuple[dict[str, _ClassInfo], dict[str, tuple[Nod
         if d.type == "function_definition":
             functions.setdefault(_text(d.child_by_field_name("name")), (stmt, d, [_decorator_name(x) for x in decs]))
         elif d.type == "class_definition":
-            top.append(visit_class(stmt, d, []))
+            top.append(run_walk(visit_class(stmt, d, [])))
     return classes, functions, top
 
 
 def _flatten(node: Node) -> Iterator[Node]:
-    """Statements of a body, looking through if/try/with/... blocks."""
-    for child in node.children:
-        if child.type in _BLOCK_STATEMENTS:
-            yield from _flatten(child)
+    """Statements of a body, looking through if/try/with/... blocks (nested to any depth)."""
+    stack = [iter(node.children)]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+        elif child.type in _BLOCK_STATEMENTS:
+            stack.append(iter(child.children))
         else:
             yield child
 
@@ -341,7 +370,7 @@ def _flatten(node: Node) -> Iterator[Node]:
 _TESTCASE_SUFFIXES = ("TestCase",)
 
 
-def _is_unittest(info: _ClassInfo, classes: dict[str, _ClassInfo], seen: set[str] | None = None) -> bool:
+def _is_unittest_step(info: _ClassInfo, classes: dict[str, _ClassInfo], seen: set[str] | None = None):
     seen = seen or set()
     if info.qualname in seen:
         return False
@@ -351,38 +380,52 @@ def _is_unittest(info: _ClassInfo, classes: dict[str, _ClassInfo], seen: set[str
         if last.endswith(_TESTCASE_SUFFIXES):
             return True
         base = classes.get(b)
-        if base is not None and _is_unittest(base, classes, seen):
+        if base is not None and (yield _is_unittest_step(base, classes, seen)):
             return True
     return False
 
 
-def _all_methods(info: _ClassInfo, classes: dict[str, _ClassInfo], seen: set[str] | None = None) -> dict[str, tuple[str, tuple[Node, Node, list[str]]]]:
-    """Methods including those inherited from same-module bases: name -> (defining class, method)."""
+def _is_unittest(info: _ClassInfo, classes: dict[str, _ClassInfo]) -> bool:
+    """A ``unittest.TestCase`` subclass (through same-module bases, however long the chain)."""
+    return run_walk(_is_unittest_step(info, classes))
+
+
+def _all_methods_step(info: _ClassInfo, classes: dict[str, _ClassInfo], seen: set[str] | None = None):
     seen = seen or set()
     seen.add(info.qualname)
     out: dict[str, tuple[str, tuple[Node, Node, list[str]]]] = {}
     for b in reversed(info.bases):  # later bases lose to earlier ones (approximate MRO)
         base = classes.get(b)
         if base is not None and base.qualname not in seen:
-            out.update(_all_methods(base, classes, seen))
+            out.update((yield _all_methods_step(base, classes, seen)))
     for name, m in info.methods.items():
         out[name] = (info.qualname, m)
     return out
 
 
-def _all_nested(info: _ClassInfo, classes: dict[str, _ClassInfo], seen: set[str] | None = None) -> list[str]:
-    """Nested classes, inherited ones (from same-module bases) first, by name without repeats."""
+def _all_methods(info: _ClassInfo, classes: dict[str, _ClassInfo]
+                 ) -> dict[str, tuple[str, tuple[Node, Node, list[str]]]]:
+    """Methods including those inherited from same-module bases: name -> (defining class, method)."""
+    return run_walk(_all_methods_step(info, classes))
+
+
+def _all_nested_step(info: _ClassInfo, classes: dict[str, _ClassInfo], seen: set[str] | None = None):
     seen = seen or set()
     seen.add(info.qualname)
     out: dict[str, str] = {}
     for b in reversed(info.bases):
         base = classes.get(b)
         if base is not None and base.qualname not in seen:
-            for q in _all_nested(base, classes, seen):
+            for q in (yield _all_nested_step(base, classes, seen)):
                 out[q.rsplit(".", 1)[-1]] = q
     for q in info.nested:
         out[q.rsplit(".", 1)[-1]] = q
     return list(out.values())
+
+
+def _all_nested(info: _ClassInfo, classes: dict[str, _ClassInfo]) -> list[str]:
+    """Nested classes, inherited ones (from same-module bases) first, by name without repeats."""
+    return run_walk(_all_nested_step(info, classes))
 
 
 def test_items(path: str, src: bytes | str | Tree, config: TestConfig | None = None) -> list[TestItem]:
@@ -405,7 +448,7 @@ def test_items(path: str, src: bytes | str | Tree, config: TestConfig | None = N
                 )
             )
 
-    def collect_class(qual: str, chain: list[str], parent_unittest: bool) -> None:
+    def collect_class(qual: str, chain: list[str], parent_unittest: bool):  # a run_walk step
         info = classes[qual]
         unit = _is_unittest(info, classes)
         if info.test_false:
@@ -447,10 +490,10 @@ def test_items(path: str, src: bytes | str | Tree, config: TestConfig | None = N
             )
         if not unit:
             for nested in _all_nested(info, classes):
-                collect_class(nested, ids, unit)
+                yield collect_class(nested, ids, unit)
 
     for qual in top:
-        collect_class(qual, [], False)
+        run_walk(collect_class(qual, [], False))
     # source order: module-level tests and test classes by where they start, a class's tests together
     anchor = {q: classes[q].start_line for q in top}
 
@@ -525,6 +568,9 @@ class PythonAdapter(LanguageAdapter):
 
     def language(self) -> Language:
         return PY_LANGUAGE
+
+    def parse(self, source: bytes | str) -> Tree:
+        return parse(source)
 
     def entities(self, source: bytes | str | Tree) -> list[Entity]:
         return entities(source)

@@ -50,7 +50,7 @@ class RustAdapter(LanguageAdapter):
     comment_types = ("line_comment", "block_comment")
     leading_types = ("attribute_item",)
 
-    def _walk(self, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext) -> None:
+    def _walk(self, node: Node, scope: list[str], out: list[Entity], ctx: WalkContext):
         for child in node.named_children:
             t = child.type
             if t not in ("function_item", "function_signature_item", "struct_item", "enum_item", "union_item",
@@ -79,7 +79,7 @@ class RustAdapter(LanguageAdapter):
                                         is_test=is_test or test_attr))
                 body = child.child_by_field_name("body")
                 if body is not None:
-                    self._walk(body, qual, out, inner_ctx.inner(module_level=False, in_class=False,
+                    yield self._walk(body, qual, out, inner_ctx.inner(module_level=False, in_class=False,
                                                                 is_test=is_test or test_attr))
             elif t in ("struct_item", "enum_item", "union_item", "type_item"):
                 name = _text(child.child_by_field_name("name"))
@@ -96,7 +96,7 @@ class RustAdapter(LanguageAdapter):
                                         is_test=is_test))
                 body = child.child_by_field_name("body")
                 if body is not None:
-                    self._walk(body, qual, out, inner_ctx.inner(in_class=True, module_level=False))
+                    yield self._walk(body, qual, out, inner_ctx.inner(in_class=True, module_level=False))
             elif t == "impl_item":
                 name = _rust_type_name(child.child_by_field_name("type"))
                 if not name:
@@ -106,7 +106,7 @@ class RustAdapter(LanguageAdapter):
                                         is_test=is_test))
                 body = child.child_by_field_name("body")
                 if body is not None:
-                    self._walk(body, qual, out, inner_ctx.inner(in_class=True, module_level=False))
+                    yield self._walk(body, qual, out, inner_ctx.inner(in_class=True, module_level=False))
             elif t == "mod_item":
                 name = _text(child.child_by_field_name("name"))
                 body = child.child_by_field_name("body")
@@ -115,7 +115,7 @@ class RustAdapter(LanguageAdapter):
                 qual = [*scope, name]
                 out.append(self._entity(qual, "module", child, child, first=first, decorators=tuple(attrs),
                                         is_test=is_test))
-                self._walk(body, qual, out, inner_ctx.inner(in_class=False, module_level=True))
+                yield self._walk(body, qual, out, inner_ctx.inner(in_class=False, module_level=True))
             elif t in ("const_item", "static_item") and ctx.module_level:
                 name = _text(child.child_by_field_name("name"))
                 if name:

@@ -21,9 +21,16 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from skillforge.analyze.entities import text as _text
-from skillforge.analyze.lang.python import _BLOCK_STATEMENTS, _definition
+from skillforge.analyze.lang.python import _definition
 from skillforge.analyze.repro.marks import _call_args, _literal
-from skillforge.analyze.repro.source import NotStandalone, _Module, _param_names, _references, _top_level_of
+from skillforge.analyze.repro.source import (
+    NotStandalone,
+    _Module,
+    _param_names,
+    _references,
+    _statements,
+    _top_level_of,
+)
 
 
 _FIXTURE_HEADS = ("pytest.fixture", "fixture", "pytest.yield_fixture", "yield_fixture", "pytest_asyncio.fixture")
@@ -48,10 +55,7 @@ class _Fixture:
 
 def _fixture_defs(module: _Module, body: Node, level: int, *, in_class: bool, what: str) -> list[_Fixture]:
     out: list[_Fixture] = []
-    for stmt in body.children:
-        if stmt.type in _BLOCK_STATEMENTS:
-            out += _fixture_defs(module, stmt, level, in_class=in_class, what=what)
-            continue
+    for stmt in _statements(body):  # through if/try/... blocks, in order
         if stmt.type != "decorated_definition":
             continue
         defn, decs = _definition(stmt)

@@ -86,22 +86,23 @@ def _references(node: Node, skip: list[tuple[int, int]]) -> set[str]:
 
 
 def _block_defines(node: Node) -> tuple[set[str], bool]:
-    """Names a module-level compound statement binds, and whether it holds an import."""
+    """Names a module-level compound statement binds, and whether it holds an import
+    (blocks nested to any depth)."""
     names: set[str] = set()
     has_import = False
-    for child in node.children:
-        if child.type in ("import_statement", "import_from_statement", "future_import_statement"):
-            has_import = True
-            names |= set(_import_bindings(child))
-        elif child.type in ("function_definition", "class_definition", "decorated_definition"):
-            defn, _ = _definition(child)
-            names.add(_text(defn.child_by_field_name("name")))
-        elif child.type == "expression_statement":
-            names.update(_assigned_names(child))
-        elif child.type in _BLOCK_STATEMENTS:
-            sub, imp = _block_defines(child)
-            names |= sub
-            has_import |= imp
+    stack = [node]
+    while stack:
+        for child in stack.pop().children:
+            if child.type in ("import_statement", "import_from_statement", "future_import_statement"):
+                has_import = True
+                names |= set(_import_bindings(child))
+            elif child.type in ("function_definition", "class_definition", "decorated_definition"):
+                defn, _ = _definition(child)
+                names.add(_text(defn.child_by_field_name("name")))
+            elif child.type == "expression_statement":
+                names.update(_assigned_names(child))
+            elif child.type in _BLOCK_STATEMENTS:
+                stack.append(child)
     return names, has_import
 
 
@@ -175,13 +176,21 @@ def _top_statements(root: Node, *, conftest: bool = False) -> list[_Stmt]:
     return out
 
 
+def _statements(body: Node):
+    """The statements of a body in order, looking through if/try/with/... blocks (nested to any depth)."""
+    stack = [iter(body.children)]
+    while stack:
+        stmt = next(stack[-1], None)
+        if stmt is None:
+            stack.pop()
+        elif stmt.type in _BLOCK_STATEMENTS:
+            stack.append(iter(stmt.children))
+        else:
+            yield stmt
+
+
 def _find_class(root: Node, name: str) -> Node | None:
-    for stmt in root.children:
-        if stmt.type in _BLOCK_STATEMENTS:
-            got = _find_class(stmt, name)
-            if got is not None:
-                return got
-            continue
+    for stmt in _statements(root):
         defn, _ = _definition(stmt) if stmt.type in ("class_definition", "decorated_definition") else (stmt, [])
         if defn.type == "class_definition" and _text(defn.child_by_field_name("name")) == name:
             return stmt
@@ -189,12 +198,7 @@ def _find_class(root: Node, name: str) -> Node | None:
 
 
 def _find_function(body: Node, name: str) -> Node | None:
-    for stmt in body.children:
-        if stmt.type in _BLOCK_STATEMENTS:
-            got = _find_function(stmt, name)
-            if got is not None:
-                return got
-            continue
+    for stmt in _statements(body):
         defn, _ = _definition(stmt) if stmt.type in ("function_definition", "decorated_definition") else (stmt, [])
         if defn.type == "function_definition" and _text(defn.child_by_field_name("name")) == name:
             return stmt
