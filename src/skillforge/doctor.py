@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import platform
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +23,55 @@ class Check:
     required: bool = True
 
 
+TRAIN_PACKAGES = ("torch", "transformers", "trl")
+"""What ``skillforge train`` and ``eval --model`` import (the ``train`` extra)."""
+TRAIN_INSTALL = "pip install torch==2.13.0 'skillforge[train]'"
+"""The train extra's install line (torch first, to choose its build: CPU here)."""
+DOCKER_FIX = ("install Docker Engine (https://docs.docker.com/engine/install/; on Debian/Ubuntu "
+              "`sudo apt-get install -y docker.io`) and start it (`sudo systemctl start docker`, or `sudo dockerd &` "
+              "without systemd), or point DOCKER_HOST at a running engine")
+
+
+def _version_of(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def check_versions() -> list[Check]:
+    """skillforge's own version and the Python it runs on."""
+    from skillforge import __version__
+
+    where = Path(__file__).resolve().parent
+    return [
+        Check("skillforge", True, f"{_version_of('skillforge') or __version__} ({where})"),
+        Check("python", True, f"{platform.python_version()} ({sys.executable})"),
+    ]
+
+
 def check_git() -> Check:
     path = shutil.which("git")
     if not path:
-        return Check("git", False, "git is not on PATH", "apt-get install -y git")
+        return Check("git", False, "git is not on PATH", "install git (`sudo apt-get install -y git`, "
+                     "`brew install git`, or https://git-scm.com/downloads)")
     version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
-    return Check("git", True, version)
+    return Check("git", True, f"{version} ({path})")
+
+
+def check_uv() -> Check:
+    """The ``uv`` binary environment builds copy into their containers (a dependency of skillforge)."""
+    try:
+        import uv
+
+        binary = uv.find_uv_bin()
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    except Exception as e:  # noqa: BLE001 - missing, or a binary that does not run
+        return Check("uv", False, f"no usable uv ({type(e).__name__}: {e}); environment builds need it",
+                     "pip install 'uv>=0.8' (in the environment skillforge is installed in)")
+    return Check("uv", True, f"{version} ({binary})")
 
 
 def check_docker() -> Check:
@@ -36,8 +82,18 @@ def check_docker() -> Check:
         info = docker_client(timeout=10).version()
         return Check("docker engine", True, f"Docker {info.get('Version', '?')} (API {info.get('ApiVersion', '?')})")
     except (InfraError, Exception) as e:  # noqa: BLE001 - any failure to reach the engine
-        return Check("docker engine", False, f"no Docker engine answers: {type(e).__name__}",
-                     "run `bash scripts/ensure-docker.sh` (installs docker.io and starts dockerd), or start your engine")
+        return Check("docker engine", False, f"no Docker engine answers: {type(e).__name__}", DOCKER_FIX)
+
+
+def check_train_extra() -> Check:
+    """torch, transformers and trl, found without importing them (torch takes seconds to import)."""
+    found = {name: importlib.util.find_spec(name) is not None for name in TRAIN_PACKAGES}
+    missing = [name for name, ok in found.items() if not ok]
+    if missing:
+        return Check("train extra", False, f"{', '.join(missing)} not installed (needed by `skillforge train` "
+                     "and `skillforge eval --model`)", TRAIN_INSTALL, required=False)
+    versions = ", ".join(f"{name} {_version_of(name) or '?'}" for name in TRAIN_PACKAGES)
+    return Check("train extra", True, versions, required=False)
 
 
 def check_base_images(settings: Settings) -> list[Check]:
@@ -60,7 +116,8 @@ def check_base_images(settings: Settings) -> list[Check]:
 def check_debootstrap() -> Check:
     path = shutil.which("debootstrap")
     return Check("debootstrap", bool(path), path or "not installed (needed to build base images without a registry)",
-                 "apt-get install -y debootstrap", required=False)
+                 "sudo apt-get install -y debootstrap (Debian/Ubuntu), or let base images be pulled from a registry",
+                 required=False)
 
 
 def check_ca(settings: Settings) -> Check:
@@ -88,8 +145,9 @@ def check_disk(path: Path) -> Check:
 
 def run_checks(workspace: Path | None = None) -> list[Check]:
     settings = Settings.from_env()
-    checks = [check_git(), check_docker(), check_debootstrap(), check_ca(settings)]
+    checks = [*check_versions(), check_git(), check_uv(), check_docker(), check_debootstrap(), check_ca(settings)]
     checks += check_base_images(settings)
     checks += check_tokens()
+    checks.append(check_train_extra())
     checks.append(check_disk(workspace or Path.cwd()))
     return checks

@@ -112,7 +112,9 @@ def test_inferred_recipe_falls_back_is_recorded_and_reused(docker_client, settin
     assert failed["log"] and failed["message"]
     assert "skillforge-no-such-package-4711" in (ws.logs_dir / "environments" / f"{tried[0]['name']}.log").read_text()
     assert record["winner"]["name"] == tried[1]["name"] == summary.facts.inferred[key]
-    assert record["smoke_tests"] == ["tests/test_triple.py"]
+    # the newest PR's module first; the era's other module (it hangs at import) is run on its own and does
+    # not fail the environment
+    assert record["smoke_tests"] == ["tests/test_triple.py", "tests/test_half.py"]
     env = ws.environment(tried[1]["name"])
     assert env.status == "ready" and env.message.startswith("inferred: candidate 2 of 2, smoke run passed")
     assert (ws.logs_dir / "environments" / f"{tried[0]['name']}.log").is_file()

@@ -12,7 +12,7 @@ CODE_PATCH = """diff --git a/src/shop/money.py b/src/shop/money.py
 index 1111111..2222222 100644
 --- a/src/shop/money.py
 +++ b/src/shop/money.py
-@@ -10,7 +10,9 @@ class Money:
+@@ -10,5 +10,7 @@ class Money:
      def rounded(self, places=2):
 -        return round(self.amount, places)
 +        quantum = Decimal(1).scaleb(-places)
@@ -25,7 +25,7 @@ index 1111111..2222222 100644
 TEST_PATCH = """diff --git a/tests/test_money.py b/tests/test_money.py
 --- a/tests/test_money.py
 +++ b/tests/test_money.py
-@@ -1,2 +1,5 @@
+@@ -1,1 +1,4 @@
  from shop.money import Money
 +
 +def test_half_up():
@@ -100,7 +100,7 @@ def test_unrelated_code_is_kept():
 
 
 def test_short_and_removed_lines_do_not_count():
-    patch = "--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,2 @@\n-    return value  # unchanged text\n+    return value  # unchanged text\n+    x = 1\n"
+    patch = "--- a/x.py\n+++ b/x.py\n@@ -1,1 +1,2 @@\n-    return value  # unchanged text\n+    return value  # unchanged text\n+    x = 1\n"
     assert solution_lines(patch) == set()  # re-added line and a too-short one
 
 
@@ -119,3 +119,19 @@ def test_no_code_change_is_dropped():
 def test_unclosed_fence_runs_to_the_end():
     text, n = redact("Patch:\n```\nfoo()\nquantum = Decimal(1).scaleb(-places)", solution_lines(CODE_PATCH))
     assert n == 1 and text == f"Patch:\n{REDACTED}"
+
+
+def test_removed_lines_that_look_like_headers_are_content():
+    """``--- note`` in a hunk removes the SQL comment ``-- note``; ``---- x`` removes ``--- x``: moving
+    either one is not a solution line, and an added ``++ x`` (``+++ x`` in the diff) is content too."""
+    patch = ("diff --git a/db/report.sql b/db/report.sql\n--- a/db/report.sql\n+++ b/db/report.sql\n"
+             "@@ -1,4 +1,5 @@\n"
+             "--- note: totals are kept in cents, never floats\n"
+             "---- x section divider of the monthly report\n"
+             " SELECT total FROM orders;\n"
+             "+-- note: totals are kept in cents, never floats\n"
+             "+--- x section divider of the monthly report\n"
+             "+++ counter_for_monthly_report_rows\n"
+             " GROUP BY month;\n"
+             " ORDER BY month;\n")
+    assert solution_lines(patch) == {"++ counter_for_monthly_report_rows"}

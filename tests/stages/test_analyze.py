@@ -218,6 +218,45 @@ def test_near_duplicates_tolerate_a_small_edit():
     assert index.check_and_add("o__r-2", edited) == "o__r-1"
 
 
+
+def _added(lines: list[str]) -> str:
+    body = "".join(f"+{line}\n" for line in lines)
+    return f"diff --git a/m.py b/m.py\n--- a/m.py\n+++ b/m.py\n@@ -1,0 +1,{len(lines)} @@\n{body}"
+
+
+def test_near_duplicates_among_many_kept_prs():
+    """datasketch's LSH (128 permutations, seed 1) finds every edited copy at J >= 0.9 among 100
+    kept PRs, confirms it on the exact sets, and answers the same whatever the hash seed."""
+    bases = [[f"value_{k}_{i} = compute({k * 1000 + i}, factor)" for i in range(12 + k % 30)] for k in range(100)]
+    index = NearDuplicates()
+    for k, lines in enumerate(bases):
+        assert index.check_and_add(f"o__r-{k}", _added(lines)) is None
+    assert len(index) == 100
+    for k, lines in enumerate(bases):
+        edited = [*lines[:-1], lines[-1] + " + 1"]
+        if jaccard(fingerprint(_added(lines)), fingerprint(_added(edited))) >= 0.9:
+            assert index.check_and_add(f"o__r-{k + 100}", _added(edited)) == f"o__r-{k}"
+    assert len(index) == 100
+    exact = NearDuplicates(threshold=1.0)  # 1.0 keeps only exact copies out
+    exact.check_and_add("o__r-1", _added(bases[40]))
+    assert exact.check_and_add("o__r-2", _added([*bases[40][:-1], "changed = 1"])) is None
+    assert exact.check_and_add("o__r-3", _added(bases[40])) == "o__r-1"
+
+
+def test_near_duplicates_prefer_the_closest_then_the_first_kept():
+    lines = [f"row_{i} = load({i})" for i in range(40)]
+    index = NearDuplicates(threshold=0.8)
+    index.check_and_add("o__r-1", _added([*lines[:-1], "row_39 = other()"]))
+    index.check_and_add("o__r-2", _added([*lines[:-1], "row_39 = another()"]))  # as close to the query as -1
+    index.check_and_add("o__r-3", _added(lines))
+    assert len(index) == 1  # -2 and -3 are near duplicates of -1
+    again = NearDuplicates(threshold=0.8)
+    again.add("o__r-5", fingerprint(_added([*lines[:-1], "row_39 = other()"])))
+    again.add("o__r-6", fingerprint(_added(lines)))
+    again.add("o__r-7", fingerprint(_added(lines)))
+    assert again.find(fingerprint(_added(lines))) == "o__r-6"  # identical beats similar; the first of equals
+
+
 def test_decontamination_list_formats(tmp_path):
     f = tmp_path / "list.txt"
     f.write_text("# header\n\nDjango__Django-11099\nsympy/sympy#20590 trailing note\n"

@@ -8,9 +8,12 @@ code patch's changed lines, normalised (sign kept, whitespace collapsed, blank
 lines dropped), plus each pair of consecutive changed lines (so order counts a
 little). Two PRs are near duplicates when the Jaccard similarity of their
 fingerprints is at least ``threshold`` (0.85 by default; 1.0 keeps only exact
-copies out). Candidates are found with MinHash (64 hash functions from one SHAKE-128 output
-per shingle, 16 bands of 4 rows: locality-sensitive hashing) and confirmed on the exact sets. The first
-PR seen is kept; later ones are dropped as ``near-duplicate of <pr_id>``.
+copies out). Candidates are found with :mod:`datasketch` -- a ``MinHash`` of 128
+permutations (fixed seed, so every run finds the same candidates) indexed by a
+``MinHashLSH`` whose bands are tuned for recall at ``threshold`` -- and confirmed
+on the exact sets, so a false candidate costs one set comparison and never
+drops a PR. The first PR seen is kept; later ones are dropped as
+``near-duplicate of <pr_id>``.
 
 Decontamination
 ---------------
@@ -29,21 +32,25 @@ the reason ``decontaminated (listed in FILE)``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from datasketch import MinHash, MinHashLSH
 
 from skillforge.analyze.patch import parse_patch
 
 __all__ = ["Decontamination", "DecontaminationError", "NearDuplicates", "fingerprint", "jaccard"]
 
-_PERMS = 64
-_BANDS = 16
-_ROWS = _PERMS // _BANDS
-_UNPACK = struct.Struct(f"<{_PERMS}I").unpack
+NUM_PERM = 128  # MinHash permutations: enough for datasketch's band choice to reach J >= 0.85 reliably
+SEED = 1        # fixed: the same patches give the same signatures, run after run
+# (false positive, false negative) weights for datasketch's choice of bands and rows:
+# a false positive costs one exact Jaccard on the sets, a false negative keeps a
+# duplicate, so recall wins -- with 128 permutations a pair exactly at the 0.85
+# threshold is a candidate with probability 0.93, at 0.9 with 0.994.
+LSH_WEIGHTS = (0.05, 0.95)
+_EMPTY = MinHash(num_perm=NUM_PERM, seed=SEED)  # copied, so the permutations are drawn once
 
 
 def fingerprint(code_patch: str) -> frozenset[str]:
@@ -67,10 +74,10 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def _minhash(shingles: frozenset[str]) -> list[int]:
-    """64 MinHash values: one SHAKE-128 output per shingle gives its 64 independent 32-bit hashes."""
-    rows = [_UNPACK(hashlib.shake_128(x.encode("utf-8", "surrogateescape")).digest(4 * _PERMS)) for x in shingles]
-    return [min(col) for col in zip(*rows)]
+def _minhash(shingles: frozenset[str]) -> MinHash:
+    m = _EMPTY.copy()
+    m.update_batch([x.encode("utf-8", "surrogateescape") for x in shingles])
+    return m
 
 
 @dataclass
@@ -79,36 +86,35 @@ class NearDuplicates:
 
     threshold: float = 0.85
     _sets: dict[str, frozenset[str]] = field(default_factory=dict)
-    _buckets: dict[tuple[int, tuple[int, ...]], list[str]] = field(default_factory=dict)
+    _order: dict[str, int] = field(default_factory=dict)  # when each was kept: the first kept wins a tie
+    _lsh: MinHashLSH | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        # datasketch refuses the single band it would pick for 1.0; at 0.99 it takes 2 bands of 59 rows,
+        # and exact copies -- identical signatures -- collide in every band anyway
+        self._lsh = MinHashLSH(threshold=min(self.threshold, 0.99), num_perm=NUM_PERM, weights=LSH_WEIGHTS)
 
     def __len__(self) -> int:
         return len(self._sets)
 
     def find(self, shingles: frozenset[str]) -> str | None:
-        """The first kept PR whose fingerprint is at least ``threshold`` similar; None when there is none."""
-        if not shingles:
+        """The kept PR most similar to ``shingles``, if at least ``threshold`` similar (the first kept
+        on a tie); None when there is none."""
+        if not shingles or not self._sets:
             return None  # no changed line (a pure rename): nothing to compare
-        sig = _minhash(shingles)
-        seen: set[str] = set()
-        best: tuple[float, str] | None = None
-        for band in range(_BANDS):
-            key = (band, tuple(sig[band * _ROWS:(band + 1) * _ROWS]))
-            for pr_id in self._buckets.get(key, ()):
-                if pr_id in seen:
-                    continue
-                seen.add(pr_id)
-                sim = jaccard(shingles, self._sets[pr_id])
-                if sim >= self.threshold and (best is None or sim > best[0]):
-                    best = (sim, pr_id)
-        return best[1] if best else None
+        best: tuple[float, int, str] | None = None
+        for pr_id in self._lsh.query(_minhash(shingles)):
+            sim = jaccard(shingles, self._sets[pr_id])
+            if sim >= self.threshold and (best is None or (sim, -self._order[pr_id]) > best[:2]):
+                best = (sim, -self._order[pr_id], pr_id)
+        return best[2] if best else None
 
     def add(self, pr_id: str, shingles: frozenset[str]) -> None:
         if not shingles or pr_id in self._sets:
             return
         self._sets[pr_id] = shingles
-        sig = _minhash(shingles)
-        for band in range(_BANDS):
-            self._buckets.setdefault((band, tuple(sig[band * _ROWS:(band + 1) * _ROWS])), []).append(pr_id)
+        self._order[pr_id] = len(self._order)
+        self._lsh.insert(pr_id, _minhash(shingles))
 
     def check_and_add(self, pr_id: str, code_patch: str) -> str | None:
         """The kept PR that ``pr_id`` duplicates; else None, and ``pr_id`` is kept."""

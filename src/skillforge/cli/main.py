@@ -12,11 +12,12 @@ import typer
 from skillforge.cli.options import config_flags, make_config
 from skillforge.cli.render import (
     console, doctor_table, env_table, err_console, eval_table, export_table, human_size, images_table, mined_table,
-    phase_progress, render_validation, report_tables, swebench_tables,
+    phase_progress, render_validation, report_tables, scoring_errors, swebench_tables,
 )
 from skillforge.stages.config import AnalyzeConfig, ExportConfig, MineConfig, SourceSpec, ValidateConfig
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}  # inherited by every command and sub-command
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode="rich", context_settings=HELP_OPTIONS,
                   help="Build, validate and export executable datasets of five atomic coding skills.")
 images_app = typer.Typer(no_args_is_help=True, help="Docker images: base images without a registry; list and reclaim disk.")
 app.add_typer(images_app, name="images")
@@ -27,9 +28,49 @@ app.add_typer(env_app, name="env")
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="workspace directory (state database, logs, exports)")]
 
 
+def package_version() -> str:
+    """The installed distribution's version (its metadata), else the source tree's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("skillforge")
+    except PackageNotFoundError:
+        from skillforge import __version__
+
+        return __version__
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        console.print(f"skillforge {package_version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_show_version, is_eager=True,
+                                                    help="print the version and exit")] = None,
+) -> None:
+    """Build, validate and export executable datasets of five atomic coding skills."""
+
+
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}")
+    """``error: message`` on stderr (as it is: no markup read into it, no wrapping), then exit ``code``."""
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(code)
+
+
+def refuse_file(path: Optional[Path], flag: str, *, want: str = "folder") -> None:
+    """Fail when ``path`` (a ``flag`` naming a folder to write, or a file with ``want="file"``) is the
+    other kind of thing already."""
+    if path is None or not path.exists():
+        return
+    if want == "folder" and not path.is_dir():
+        fail(f"{flag} {path}: a file is there, not a folder; give a folder to write to")
+    if want == "file" and path.is_dir():
+        fail(f"{flag} {path}: a folder is there, not a file; give a file path")
 
 
 def open_workspace(path: Path, *, create: bool = True):
@@ -187,7 +228,10 @@ def validate_swebench(instances: Path, repos_dir: Path, out: Optional[Path], wor
     if out is None:
         fail("--instances needs --out FILE.jsonl (where the validated rows go)")
     if not instances.is_file():
-        fail(f"{instances}: no such file")
+        fail(f"{instances}: no such file" if not instances.exists() else f"{instances}: not a file")
+    refuse_file(out, "--out", want="file")
+    if workspace is not None and workspace.exists() and not workspace.is_dir():
+        fail(f"{workspace} is a file, not a workspace directory")
     recipes_dir = resolve_path(config.recipes_dir, None)
     options = SWEBenchOptions(workers=config.workers, reruns=config.reruns, network=network,
                               recipes_dir=recipes_dir if recipes_dir and recipes_dir.is_dir() else None)
@@ -231,10 +275,13 @@ def export(
     if config.json_test_lists and config.format != "swebench":
         fail("--json-test-lists goes with --format swebench")
     ws = open_workspace(workspace, create=False)
+    refuse_file(Path(config.out).expanduser(), "--out")
     try:
         summary = export_stage.run(ws, config)
     except HubError as e:
         fail(f"{e} (the export in {config.out} is complete; rerun with --push-to-hub to publish it)")
+    except OSError as e:
+        fail(f"cannot write {config.out}: {e.strerror or e}" + (f" ({e.filename})" if e.filename else ""))
     console.print(export_table(summary.exported, config.format))
     if summary.pushed:
         console.print(f"published {config.push_to_hub}: {summary.pushed}")
@@ -257,6 +304,10 @@ def run(
         r = load_run_recipe(recipe)
     except RecipeError as e:
         fail(str(e))
+    unknown = unknown_samples(r)
+    if unknown:
+        fail(f"{recipe}: {unknown}")
+    refuse_file(r.resolve(r.export.out) if r.export.out else None, "the recipe's export.out")
     ws_path = workspace or r.resolve(r.workspace) or Path(".skillforge") / r.name
     ws = open_workspace(ws_path)
     try:
@@ -272,30 +323,49 @@ def run(
         console.print(f"published: {summary.exported.pushed}")
 
 
+def unknown_samples(recipe) -> str:
+    """What is wrong with the bundled samples a run recipe names ("" when nothing), before anything is created."""
+    from skillforge.resources import resource_dir
+
+    root = resource_dir("samples")
+    known = sorted(p.name for p in root.iterdir() if (p / "history.yaml").is_file())
+    bad = [s.sample for s in recipe.sources if s.sample and s.sample not in known]
+    if not bad:
+        return ""
+    return f"no bundled sample {', '.join(map(repr, bad))}; the samples are: {', '.join(known)}"
+
+
 @app.command("eval")
 def eval_(
-    dataset: Annotated[str, typer.Argument(help="an exported dataset folder (or Hub id)")],
-    predictions: Annotated[Optional[Path], typer.Option(help='JSONL of {"instance_id": ..., "answer": ...}; several rows per instance for Avg@k')] = None,
+    dataset: Annotated[str, typer.Argument(help="an exported dataset folder (or Hub id owner/name)")],
+    predictions: Annotated[Optional[Path], typer.Option(help='JSONL of {"instance_id": ..., "answer": ...}, or SWE-bench predictions {"instance_id": "owner__repo-N", "model_patch": ...} (the PR\'s editing instance); several rows per instance for Avg@k')] = None,
     model: Annotated[Optional[str], typer.Option(help="generate the predictions with this local transformers model first")] = None,
     k: Annotated[int, typer.Option("--k", help="predictions per instance averaged (Avg@k)")] = 1,
     report: Annotated[Optional[Path], typer.Option(help="write the results as JSON here")] = None,
     split: Annotated[str, typer.Option(help="dataset split")] = "train",
     skill: Annotated[Optional[list[str]], typer.Option(help="only these skills (repeatable)")] = None,
     workspace: Annotated[Optional[Path], typer.Option("--workspace", "-w", help="the workspace that built the dataset (repositories, images)")] = None,
-    repos_dir: Annotated[Optional[Path], typer.Option(help="clones as DIR/owner__name, for execution-based skills")] = None,
+    repos_dir: Annotated[Optional[Path], typer.Option(help="clones as DIR/owner__name for execution-based skills; a missing one is cloned there from the URL the dataset's environments.json records (default .skillforge/repos)")] = None,
     workers: Annotated[int, typer.Option(help="parallel scorers")] = 2,
 ) -> None:
-    """Score predictions per skill with the same scorers that validated the dataset (Avg@k)."""
-    from skillforge.evaluate import EvalError, backend_for_dataset, evaluate, load_instances, load_predictions
+    """Score predictions per skill with the same scorers that validated the dataset (Avg@k). Exits
+    non-zero, listing the errors, when a prediction could not be scored."""
+    from skillforge.evaluate import backend_for_dataset, evaluate, load_instances, load_predictions
+    from skillforge.export.io import DatasetError
     from skillforge.schema import SKILLS
 
     if (predictions is None) == (model is None):
         fail("give exactly one of --predictions FILE or --model PATH")
+    unknown_skills = [s for s in skill or () if s not in SKILLS]
+    if unknown_skills:
+        fail(f"--skill {', '.join(unknown_skills)}: no such skill; the skills are: {', '.join(SKILLS)}")
+    refuse_file(report, "--report", want="file")
+    if workspace is not None and workspace.exists() and not workspace.is_dir():
+        fail(f"{workspace} is a file, not a workspace directory")
     try:
+        preds = load_predictions(predictions) if predictions is not None else None
         instances = load_instances(dataset, split=split, skills=skill or SKILLS)
-        if predictions is not None:
-            preds = load_predictions(predictions)
-        else:
+        if preds is None:
             try:
                 from skillforge.train.generate import generate_answers
             except ImportError as e:
@@ -304,18 +374,38 @@ def eval_(
                 preds = generate_answers(model, instances, k=k)
         backend = backend_for_dataset(dataset, workspace=workspace, repos_dir=repos_dir)
         with phase_progress() as progress:
-            result = evaluate(instances, preds, backend, k=k, workers=workers,
-                              on_scored=lambda iid, v: progress("score", f"{iid}: {v:.2f}"))
-    except EvalError as e:
+            result = evaluate(instances, preds, backend, k=k, workers=workers, progress=progress)
+    except DatasetError as e:
         fail(str(e))
     data = result.to_json()
     console.print(eval_table(data, f"Evaluation of {dataset} (Avg@{k})"))
-    for error in data["errors"][:10]:
-        err_console.print(f"[yellow]scoring error:[/] {error}")
+    if result.unknown:
+        shown = ", ".join(result.unknown[:5]) + (f" and {len(result.unknown) - 5} more" if len(result.unknown) > 5 else "")
+        say_warning(f"{len(result.unknown)} prediction ids name no instance of {dataset} (left out): {shown}")
     if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(data, indent=2))
+        try:
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(json.dumps(data, indent=2))
+        except OSError as e:
+            fail(f"--report {report}: cannot be written: {e.strerror or e}")
         console.print(f"report: {report}")
+    if data["unscored"]:
+        for line in scoring_errors(data["errors"]):
+            say_line("[red]scoring error:[/]", line)
+        n = sum(len(r.scores) for r in result.skills.values())
+        fail(f"{len(data['unscored'])} of {n} instances could not be scored (errors above); they are left out "
+             "of the scores, not counted 0")
+
+
+def say_warning(message: str) -> None:
+    say_line("[yellow]warning:[/]", message)
+
+
+def say_line(kind: str, message: str) -> None:
+    """One line on stderr: ``kind`` (markup) then ``message`` as it is, whatever the terminal's width."""
+    from rich.markup import escape
+
+    err_console.print(f"{kind} {escape(message)}", soft_wrap=True, highlight=False)
 
 
 @images_app.command("base")
@@ -418,7 +508,9 @@ def env_export(
     """The recipes that worked, as recipe files (the format of recipes/environments), one variant per era."""
     from skillforge.environments.report import export_recipes
 
-    files = export_recipes(open_workspace(workspace, create=False), repo)
+    ws = open_workspace(workspace, create=False)
+    refuse_file(out, "--out")
+    files = export_recipes(ws, repo)
     if not files:
         fail(f"no environment worked in {workspace} yet" + (f" for {repo}" if repo else ""))
     for name, text in files.items():

@@ -6,7 +6,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+)
 from rich.table import Table
 
 from skillforge.schema import SKILLS, Triage
@@ -18,18 +20,28 @@ err_console = Console(stderr=True)
 
 @contextmanager
 def phase_progress():
-    """A progress display with one line per phase; yields a (phase, message) callback
-    (``total=(phase, n)`` sets a phase's total when it is known: a bar and an ETA)."""
+    """A progress display with one line per phase; yields the stages' progress callback:
+    ``progress(phase, message)`` says one item of the phase is done, and ``progress.total(phase, n)``
+    (called once per phase, when the stage knows how many items it has) turns the phase's line into
+    ``done/n`` with a bar and an ETA (a phase without a total shows ``done/?``)."""
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[phase]:<11}"), BarColumn(bar_width=None),
                         MofNCompleteColumn(), TextColumn("{task.description}", style="dim"), TimeElapsedColumn(),
-                        console=console, transient=False)
+                        TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False)
     tasks: dict[str, int] = {}
 
-    def update(phase: str, message: str) -> None:
+    def task(phase: str, message: str = "") -> int:
         if phase not in tasks:
-            tasks[phase] = progress.add_task(message, phase=phase, total=None)
-        progress.update(tasks[phase], advance=1, description=message[-70:])
+            tasks[phase] = progress.add_task(message[-70:], phase=phase, total=None)
+        return tasks[phase]
 
+    def update(phase: str, message: str) -> None:
+        progress.update(task(phase, message), advance=1, description=message[-70:])
+
+    def total(phase: str, n: int) -> None:
+        # the work is counted from here: notes sent before the total (what another process took) do not count
+        progress.update(task(phase), total=max(0, int(n)), completed=0)
+
+    update.total = total  # type: ignore[attr-defined]
     with progress:
         yield update
 
@@ -160,15 +172,41 @@ def export_table(exported, format: str) -> Table:
 
 
 def eval_table(data: dict, title: str) -> Table:
-    """``skillforge eval``: per skill, the score (Avg@k), instances, missing predictions and errors."""
+    """``skillforge eval``: per skill, the score (Avg@k) over the instances scored, instances, missing
+    predictions (counted 0) and instances that could not be scored (left out of the score)."""
     table = Table(title=title)
     for col, justify in (("skill", "left"), ("score", "right"), ("instances", "right"), ("missing", "right"),
-                         ("errors", "right")):
+                         ("not scored", "right")):
         table.add_column(col, justify=justify)
+
+    def score(value) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
     for name, r in data["skills"].items():
-        table.add_row(name, f"{r['score']:.3f}", str(r["n"]), str(r["missing"]), str(r["errors"]))
-    table.add_row("[bold]overall", f"[bold]{data['overall']:.3f}", "", "", "")
+        unscored = r.get("unscored", 0)
+        table.add_row(name, score(r["score"]) + ("*" if unscored else ""), str(r["n"]), str(r["missing"]),
+                      f"[red]{unscored}[/]" if unscored else "0")
+    table.add_row("[bold]overall", f"[bold]{score(data['overall'])}", "", "", "")
+    if data.get("unscored"):
+        table.caption = "* over the instances scored: the ones not scored are left out, not counted 0"
     return table
+
+
+def scoring_errors(errors: list[str], limit: int = 10) -> list[str]:
+    """The errors of ``skillforge eval`` (``instance: message``), one line per distinct message with
+    the instances it hit."""
+    by_message: dict[str, list[str]] = {}
+    for error in errors:
+        instance, sep, message = error.partition(": ")
+        by_message.setdefault(message if sep else error, []).append(instance if sep else "")
+    lines = []
+    for message, instances in list(by_message.items())[:limit]:
+        named = sorted(i for i in instances if i)
+        shown = ", ".join(named[:3]) + (f" and {len(named) - 3} more" if len(named) > 3 else "")
+        lines.append(f"{shown}: {message}" if shown else message)
+    if len(by_message) > limit:
+        lines.append(f"... and {len(by_message) - limit} more distinct errors (all of them in --report FILE)")
+    return lines
 
 
 def human_size(n: float) -> str:

@@ -42,13 +42,16 @@ class Environment:
     repo: str
     recipe: EnvRecipe
     reference_commit: str
+    url: str | None = None  # where the repository can be cloned from (recorded in an export's environments.json)
 
     def to_json(self) -> dict[str, Any]:
-        return {"repo": self.repo, "recipe": self.recipe.model_dump(), "reference_commit": self.reference_commit}
+        data = {"repo": self.repo, "recipe": self.recipe.model_dump(), "reference_commit": self.reference_commit}
+        return {**data, "url": self.url} if self.url else data
 
     @classmethod
     def from_json(cls, name: str, data: dict[str, Any]) -> "Environment":
-        return cls(name, data["repo"], EnvRecipe.model_validate(data["recipe"]), data["reference_commit"])
+        return cls(name, data["repo"], EnvRecipe.model_validate(data["recipe"]), data["reference_commit"],
+                   data.get("url") or None)
 
 
 def environment_name(repo: str, recipe: EnvRecipe) -> str:

@@ -30,6 +30,7 @@ repositories' licenses. ``LICENSE.md`` lists each repository with its license.
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -239,9 +240,31 @@ def collect_stats(ws: Workspace) -> dict[str, Any]:
 
 
 def write_environments(ws: Workspace, path: Path) -> None:
-    """What each instance's ``environment`` stands for (repository, recipe, reference commit), so the
-    dataset can be evaluated elsewhere: the image is rebuilt from it when missing."""
-    write_environment_file(workspace_environments(ws), path)
+    """What each instance's ``environment`` stands for (repository, recipe, reference commit, and the
+    URL the repository is cloned from), so the dataset can be evaluated elsewhere: the repository is
+    cloned and the image rebuilt from it when missing."""
+    envs = workspace_environments(ws)
+    urls = {repo: clone_url(ws, repo) for repo in {e.repo for e in envs}}
+    for env in envs:
+        env.url = urls[env.repo]
+    write_environment_file(envs, path)
+
+
+def clone_url(ws: Workspace, repo: str) -> str | None:
+    """The URL the workspace's clone of ``repo`` came from (its ``origin``), credentials removed;
+    None for a clone without a remote, or one whose remote is a local path (no URL others can use)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from skillforge.gitio import remote_url
+
+    location = ws.repo_location(repo)
+    url = remote_url(location) if location and Path(location).is_dir() else None
+    if not url or ("://" not in url and not re.match(r"^[\w.-]+@[\w.-]+:", url)):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and "@" in parts.netloc:
+        parts = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])
+    return urlunsplit(parts)
 
 
 def _fence(text: str) -> str:

@@ -19,6 +19,7 @@ import re
 
 from pydantic import Field
 
+from skillforge.analyze.patch import parse_patch
 from skillforge.execution import RunSpec
 from skillforge.schema import Instance, Triage
 from skillforge.skills._tests import all_passed, check_infra, failing
@@ -38,16 +39,20 @@ def _norm(line: str) -> str:
 
 
 def solution_lines(code_patch: str, min_chars: int = MIN_LEAK_CHARS) -> set[str]:
-    """The added lines of a patch that would give the solution away (normalised)."""
+    """The added lines of a patch that would give the solution away (normalised).
+
+    Lines are read hunk by hunk (:func:`skillforge.analyze.patch.parse_patch`, with
+    unidiff's line kinds), so a removed ``-- note`` (``--- note`` in the diff) or an
+    added ``++ x`` is content, not a file header."""
     added: set[str] = set()
     removed: set[str] = set()
-    for raw in code_patch.splitlines():
-        if raw.startswith(("+++ ", "--- ")):
-            continue
-        if raw.startswith("+"):
-            added.add(_norm(raw[1:]))
-        elif raw.startswith("-"):
-            removed.add(_norm(raw[1:]))
+    for fd in parse_patch(code_patch):
+        for hunk in fd.patched_file:
+            for line in hunk:
+                if line.is_added:
+                    added.add(_norm(line.value))
+                elif line.is_removed:
+                    removed.add(_norm(line.value))
     return {line for line in added - removed if len(line) >= min_chars and any(c.isalnum() for c in line)}
 
 

@@ -212,7 +212,10 @@ def run(ws: Workspace, config: AnalyzeConfig | None = None, progress: Progress =
     analyzer = Analyzer(ws)
     worker = BudgetWorker(_label_task(analyzer, config, dups is not None), budget, name="analyze")
     try:
-        for pr_id in [r.pr_id for r in ws.prs(stage="mined")]:  # one PR's record in memory at a time
+        pr_ids = [r.pr_id for r in ws.prs(stage="mined")]
+        if hasattr(progress, "total"):  # a display's n/N and ETA
+            progress.total("analyze", len(pr_ids))
+        for pr_id in pr_ids:  # one PR's record in memory at a time
             _analyze_one(ws, worker, ws.pr(pr_id).record, config, decon, dups, summary)
             progress("analyze", pr_id)
     finally:

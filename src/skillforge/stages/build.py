@@ -116,7 +116,10 @@ def run(ws: Workspace, config, progress: Progress = _noop, *, repos: RepoSet | N
     budget = budget or Budget.from_settings()
     worker = BudgetWorker(_build_task(ws, config.skills, None if budget.enforced else repos), budget, name="build")
     try:
-        for pr_id in [r.pr_id for r in ws.prs(stage="executed")]:  # one PR's records in memory at a time
+        pr_ids = [r.pr_id for r in ws.prs(stage="executed")]
+        if hasattr(progress, "total"):  # a display's n/N and ETA
+            progress.total("build", len(pr_ids))
+        for pr_id in pr_ids:  # one PR's records in memory at a time
             row = ws.pr(pr_id)
             pr = row.record
             try:

@@ -336,10 +336,9 @@ def _record(ws: Workspace, job: FactsJob, out: FactsOutcome, summary: FactsSumma
     else:
         ws.set_pr_stage(job.pr_id, "analyzed", outcome=out.outcome)  # retried on the next run
         summary.errors[out.outcome.triage] += 1
-        progress("facts", f"{job.pr_id}: {out.outcome.render()}")
     ws.write_report(job.pr_id, report)
     ws.release_leases([_lease(job)])
-    progress("facts", job.pr_id)
+    progress("facts", job.pr_id if out.status in ("executed", "dropped") else f"{job.pr_id}: {out.outcome.render()}")
 
 
 def _job(r: PRRow, env: str, tests: tuple[str, ...], reruns: int) -> FactsJob:
@@ -384,6 +383,8 @@ def run(ws: Workspace, config, progress: Progress = _noop, *, context: Execution
         if len(held) < len(jobs):
             progress("facts", f"{len(jobs) - len(held)} PRs run by another process: left to it")
         jobs = [j for j in jobs if _lease(j) in held]
+        if hasattr(progress, "total"):  # a display's n/N and ETA: one item per PR, repaired ones included
+            progress.total("facts", len(jobs))
         broken: dict[str, list[tuple[FactsJob, FactsOutcome]]] = {}
         for job, out in ctx.runner.map(run_facts_job, jobs, ctx.backend.environments):
             if out.status == "error" and out.outcome.triage is Triage.ENVIRONMENT \

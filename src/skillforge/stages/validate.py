@@ -186,6 +186,8 @@ def run(ws: Workspace, config: ValidateConfig, progress: Progress = _noop, *,
         if len(held) < len(jobs):
             progress("validate", f"{len(jobs) - len(held)} candidates scored by another process: left to it")
         jobs = [j for j in jobs if _lease(j) in held]
+        if hasattr(progress, "total"):  # a display's n/N and ETA
+            progress.total("validate", len(jobs))
         for job, out in ctx.runner.map(run_candidate_job, jobs, ctx.backend.environments):
             _record(ws, job, out, summary, progress)
     finally:
@@ -274,6 +276,8 @@ def revalidate_dataset(instances: list[Instance], backend, *, reruns: int = 3, w
     report = RevalidationReport(reruns=reruns)
     jobs = [CandidateJob(i.instance_id, i.skill, i, reruns) for i in instances]
     runner = LocalRunner(backend, workers or default_workers(backend.settings))
+    if hasattr(progress, "total"):  # a display's n/N and ETA
+        progress.total("revalidate", len(jobs))
     for job, out in runner.map(run_candidate_job, jobs):
         if out.status == "valid" and out.instance is not None:
             before, after = job.instance.model_dump(mode="json"), out.instance.model_dump(mode="json")
