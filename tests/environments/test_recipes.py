@@ -195,8 +195,9 @@ def test_bad_ranges(tmp_path, text, message):
 
 def test_shipped_recipes_are_valid_and_the_schema_is_current():
     book = load_recipe_book(SHIPPED)
-    for repo in ("python-attrs/attrs", "pallets/click", "marshmallow-code/marshmallow",
-                 "more-itertools/more-itertools", "pytoolz/toolz", "hukkin/tomli"):
+    # one documented example of the format; inference makes environments for every other repository
+    assert sorted(book) == ["pallets/click"]
+    for repo in book:
         variants = book[repo]
         assert variants[-1].when.empty(), f"{repo}: the last entry should cover every other commit"
         for v in variants:
