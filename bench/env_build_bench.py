@@ -12,7 +12,11 @@ ways, each a fresh image (a key of its own):
   pip, as of today, again        (pip keeps no cache between builds)
 
 and then the commit's tests run in each environment: an environment is only
-worth its build time if the tests run in it. Prints seconds and ratios.
+worth its build time if the tests run in it. Pip as of today usually cannot
+build an old commit at all (today's releases of its dependencies); so that the
+speed of the installer is compared on equal terms, pip also installs exactly the
+versions the uv build resolved (its distributions as constraints), first build
+and again. Prints seconds and ratios.
 
     python bench/env_build_bench.py [--repo PATH --name owner/name --commit SHA] [--tests tests/test_basic.py]
 """
@@ -56,9 +60,40 @@ def infer(handle: RepoHandle, commit: str, settings: Settings):
 
 def as_pip(recipe):
     """The same plan resolved as of today with pip: no time travel, no uv."""
-    steps = [s.replace("sf-install", "python -m pip install", 1) for s in recipe.install]
+    # the pip plan as it was written before time travel (and as hand recipes still write it): today's pip,
+    # setuptools and wheel first -- the base image's pip (Debian's) cannot build an editable install
+    steps = ["python -m pip install --upgrade pip setuptools wheel",
+             *(s.replace("sf-install", "python -m pip install", 1) for s in recipe.install)]
     return recipe.model_copy(update={"install": steps, "exclude_newer": None, "exclude_newer_packages": {},
                                      "env": {**recipe.env}})
+
+
+PINS = ("import importlib.metadata as m; "
+        "print('\\n'.join(sorted({f\"{d.metadata['Name']}=={d.version}\" for d in m.distributions()})))")
+
+
+def resolved_pins(client, image: str) -> list[str]:
+    """The distributions installed in ``image`` (name==version), as pip constraints."""
+    out = client.containers.run(image, ["python", "-c", PINS], remove=True, network_disabled=True)
+    return [line for line in out.decode().splitlines() if "==" in line]
+
+
+def as_pip_pinned(recipe, pins: list[str]):
+    """The same install steps with pip, held to the versions uv resolved."""
+    return as_pip(recipe).model_copy(update={"constraints": pins})
+
+
+def _failure(exc: Exception) -> str:
+    """The failed build's message and the last lines of its log (the log goes with the bench's temp folder)."""
+    text = str(exc).splitlines()[0][:200]
+    import re
+
+    m = re.search(r"see (\S+\.log)", str(exc))
+    if m and Path(m.group(1)).is_file():
+        lines = [line for line in Path(m.group(1)).read_text(errors="replace").splitlines() if line.strip()]
+        tail = ([line for line in lines if "error" in line.lower()][:3] + lines[-2:])
+        text += "\n      " + "\n      ".join(line[:160] for line in tail)
+    return text
 
 
 def build(backend: Backend, name: str, recipe, commit: str, tag: str) -> tuple[str, float, str | None]:
@@ -69,7 +104,7 @@ def build(backend: Backend, name: str, recipe, commit: str, tag: str) -> tuple[s
     try:
         image = backend.ensure(env).image
     except Exception as exc:  # noqa: BLE001 - a failed build is a result too
-        print(f"  {tag}: build FAILED: {str(exc).splitlines()[0][:200]}")
+        print(f"  {tag}: build FAILED: {_failure(exc)}")
         return env, float("nan"), None
     return env, time.perf_counter() - started, image
 
@@ -97,13 +132,20 @@ def main() -> None:
         from skillforge.execution.images import ensure_base_image
 
         ensure_base_image(client, settings, recipe.python)  # not timed: the same for every build
-        for tag, r in (("uv, time travel, first build", recipe), ("uv, time travel, warm build", recipe),
-                       ("pip, as of today, first build", as_pip(recipe)), ("pip, as of today, again", as_pip(recipe))):
+        plans = [("uv, time travel, first build", lambda: recipe), ("uv, time travel, warm build", lambda: recipe),
+                 ("pip, uv's versions, first build", lambda: as_pip_pinned(recipe, pins)),
+                 ("pip, uv's versions, again", lambda: as_pip_pinned(recipe, pins)),
+                 ("pip, as of today, first build", lambda: as_pip(recipe))]
+        pins: list[str] = []
+        for tag, plan in plans:
+            r = plan()
             bench_tag = f"{tag.split(',')[0]}-{len(runs)}-{uuid.uuid4().hex[:6]}"
             env, seconds, image = build(backend, args.name, r, args.commit, bench_tag)
             verdict = "-"
             if image is not None:
                 images.append(image)
+                if not pins:
+                    pins = resolved_pins(client, image)
                 result = backend.executor.run(env, RunSpec(args.commit, tests=tuple(args.tests),
                                                            label=f"t{len(runs)}"))
                 passed = sum(o == "passed" for o in result.tests.values())
@@ -120,10 +162,14 @@ def main() -> None:
         client.volumes.get(cache).remove(force=True)
     except Exception:  # noqa: BLE001
         pass
-    t = {tag.split(",")[0] + ("-warm" if "warm" in tag or "again" in tag else ""): s for tag, _v, s in runs}
-    print(f"first build, pip (today) / uv (time travel): {t['pip'] / t['uv']:.2f}x")
-    print(f"warm build, pip (today) / uv (time travel, cache filled): {t['pip-warm'] / t['uv-warm']:.2f}x")
-    print(f"uv: first / warm: {t['uv'] / t['uv-warm']:.2f}x")
+    t = {tag: s for tag, _v, s in runs}
+    uv_first, uv_warm = t["uv, time travel, first build"], t["uv, time travel, warm build"]
+    pip_first, pip_again = t["pip, uv's versions, first build"], t["pip, uv's versions, again"]
+    today = dict((tag, v) for tag, v, _s in runs)["pip, as of today, first build"]
+    print(f"first build, pip / uv (same versions): {pip_first / uv_first:.2f}x")
+    print(f"warm build, pip again / uv with its cache filled (same versions): {pip_again / uv_warm:.2f}x")
+    print(f"uv: first / warm: {uv_first / uv_warm:.2f}x")
+    print(f"pip as of today (no time travel): {today if today != '-' else 'does not build'}")
 
 
 if __name__ == "__main__":

@@ -69,6 +69,17 @@ def test_swebench_string_lists_as_on_the_hub(tmp_path):
     read = read_instances(path)
     assert read[0].error is None and read[0].given_pass_to_pass == json.loads(row["PASS_TO_PASS"])
 
+    # the Hub serves SWE-bench as parquet: the same rows read from a parquet file
+    parquet = tmp_path / "test-00000-of-00001.parquet"
+    ds.to_parquet(str(parquet))
+    from_parquet = read_instances(parquet)
+    assert [(r.instance_id, r.error, r.given_fail_to_pass, r.given_pass_to_pass) for r in from_parquet] == \
+        [(r.instance_id, r.error, r.given_fail_to_pass, r.given_pass_to_pass) for r in read]
+    binary = tmp_path / "rows.bin"
+    binary.write_bytes(b"\xff\xfe not text")
+    with pytest.raises(ValueError, match="neither JSONL .UTF-8. nor parquet"):
+        read_instances(binary)
+
 
 def test_verl_parquet_rows(tmp_path):
     ws = build_workspace(tmp_path / "ws")

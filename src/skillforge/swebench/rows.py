@@ -112,12 +112,26 @@ def parse_row(row: Any, line: int) -> SWEInstance:
 
 
 def read_instances(path: str | Path) -> list[SWEInstance]:
-    """Rows of a JSONL file (one object per line; a JSON array file is read too).
-    Rows that cannot be used come back with ``error`` set (a line that is not
-    JSON, missing fields, malformed test lists, a repeated ``instance_id``)."""
+    """Rows of a JSONL file (one object per line; a JSON array file and a parquet file -- as the Hub
+    serves SWE-bench -- are read too). Rows that cannot be used come back with ``error`` set (a line
+    that is not JSON, missing fields, malformed test lists, a repeated ``instance_id``); a file that is
+    none of these raises ``ValueError`` saying so."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
     rows: list[tuple[int, Any, str | None]] = []
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic == b"PAR1":
+        import pyarrow.parquet as pq  # a dependency of datasets
+
+        try:
+            table = pq.read_table(path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a damaged file
+            raise ValueError(f"{path}: not a readable parquet file ({exc})") from None
+        return _parse_rows(path, [(i + 1, r, None) for i, r in enumerate(table.to_pylist())])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: neither JSONL (UTF-8) nor parquet (byte {exc.start} is not UTF-8)") from None
     if text.lstrip().startswith("["):
         try:
             data = json.loads(text)
@@ -132,6 +146,10 @@ def read_instances(path: str | Path) -> list[SWEInstance]:
                 rows.append((n, json.loads(line), None))
             except json.JSONDecodeError as exc:
                 rows.append((n, None, f"line {n}: not valid JSON ({exc})"))
+    return _parse_rows(path, rows)
+
+
+def _parse_rows(path: Path, rows: list[tuple[int, Any, str | None]]) -> list[SWEInstance]:
     out: list[SWEInstance] = []
     seen: dict[str, int] = {}
     for n, row, problem in rows:
