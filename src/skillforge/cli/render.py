@@ -173,11 +173,16 @@ def export_table(exported, format: str) -> Table:
 
 def eval_table(data: dict, title: str) -> Table:
     """``skillforge eval``: per skill, the score (Avg@k) over the instances scored, instances, missing
-    predictions (counted 0) and instances that could not be scored (left out of the score)."""
+    predictions (counted 0) and instances that could not be scored (left out of the score); then the
+    means of the score details a skill reports (localization's ``function_f1``), where any skill has one."""
     table = Table(title=title)
     for col, justify in (("skill", "left"), ("score", "right"), ("instances", "right"), ("missing", "right"),
                          ("not scored", "right")):
         table.add_column(col, justify=justify)
+    standard = {"score", "n", "k", "missing", "errors", "unscored"}
+    metrics = list(dict.fromkeys(m for r in data["skills"].values() for m in r if m not in standard))
+    for m in metrics:
+        table.add_column(m.replace("_", " "), justify="right")
 
     def score(value) -> str:
         return "-" if value is None else f"{value:.3f}"
@@ -185,8 +190,8 @@ def eval_table(data: dict, title: str) -> Table:
     for name, r in data["skills"].items():
         unscored = r.get("unscored", 0)
         table.add_row(name, score(r["score"]) + ("*" if unscored else ""), str(r["n"]), str(r["missing"]),
-                      f"[red]{unscored}[/]" if unscored else "0")
-    table.add_row("[bold]overall", f"[bold]{score(data['overall'])}", "", "", "")
+                      f"[red]{unscored}[/]" if unscored else "0", *(score(r.get(m)) for m in metrics))
+    table.add_row("[bold]overall", f"[bold]{score(data['overall'])}", "", "", "", *("" for _ in metrics))
     if data.get("unscored"):
         table.caption = "* over the instances scored: the ones not scored are left out, not counted 0"
     return table
