@@ -158,3 +158,22 @@ def test_infra_classes():
     assert InfraError("pip failed", triage="install", log_path="/i.log").outcome().render() == \
         "install: pip failed (see /i.log)"
     assert Triage.NO_CODE_CHANGE.kind is TriageKind.FILTER and not Triage.NO_CODE_CHANGE.infrastructure
+
+
+def test_a_run_stored_under_another_layout_of_the_run_scripts_runs_again(tmp_path, monkeypatch):
+    """A collection error recorded when the run script passed options an old pytest refuses is not an
+    answer once the scripts changed (images.LAYOUT): the run executes again, and is stored anew."""
+    import skillforge.execution.cache as cache
+    from skillforge.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    spec = RunSpec("abc", tests=("tests/test_x.py",), label="smoke")
+    broken = RunResult(status="collection_error", exit_code=4, tests={}, output="-o expects option=value", log_path=None)
+    monkeypatch.setattr(cache, "LAYOUT", "old")
+    inner = Replay({("smoke", 0): broken})
+    assert CachedExecutor(inner, ws).run("env", spec).status == "collection_error"
+    assert CachedExecutor(inner, ws).run("env", spec).status == "collection_error" and len(inner.calls) == 1  # cached
+    monkeypatch.setattr(cache, "LAYOUT", "new")
+    fixed = Replay({("smoke", 0): ok({"tests/test_x.py::test_a": "passed"}, 0)})
+    assert CachedExecutor(fixed, ws).run("env", spec).status == "ok" and len(fixed.calls) == 1
+    assert CachedExecutor(fixed, ws).run("env", spec).status == "ok" and len(fixed.calls) == 1  # the new answer kept

@@ -1,5 +1,6 @@
 """An executor that remembers: identical runs (same environment, commit,
-patches, test selection or script, attempt) are answered from memory or a run store (the workspace).
+patches, test selection or script, attempt, and the same layout of images and
+run scripts: ``images.LAYOUT``) are answered from memory or a run store (the workspace).
 
 Validation reruns every run ``reruns`` times to catch flaky tests; each attempt
 has its own key, so reruns really execute while a repeated request for the
@@ -13,6 +14,7 @@ from collections import OrderedDict
 from typing import Protocol
 
 from skillforge.execution import Executor, RunResult, RunSpec
+from skillforge.execution.images import LAYOUT
 
 class RunStore(Protocol):
     """Where finished runs are remembered across processes (the workspace is one)."""
@@ -49,7 +51,9 @@ class CachedExecutor:
         return view
 
     def _key(self, environment: str, spec: RunSpec) -> str:
-        return f"{spec.key(environment)}:{self.attempt_index}"
+        # the layout of images and run scripts is part of a run's identity: a run whose outcome came from an
+        # older run script (e.g. one that passed options an old pytest refuses) is not an answer any more
+        return f"{spec.key(environment)}:{self.attempt_index}:layout-{LAYOUT}"
 
     def run(self, environment: str, spec: RunSpec, *, log_name: str | None = None) -> RunResult:
         key = self._key(environment, spec)
