@@ -132,17 +132,42 @@ def ours_history(repo_path: Path) -> HistoryRun:
     return run
 
 
+def profile_prs(repo: Path, top: int = 25) -> None:
+    """cProfile of the mine and of the analysis phases, top ``top`` by cumulative time each. The
+    analysis runs in this process (no budget worker), so the profile sees its work."""
+    import cProfile
+    import os
+    import pstats
+
+    os.environ["SKILLFORGE_PR_TIMEOUT"], os.environ["SKILLFORGE_PR_MEMORY"] = "0", "0"
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace(tmp)
+        for phase, call in (("mine", lambda: mine_local(ws, repo, repo_name="bench/repo")),
+                            ("analysis", lambda: run_analyze(ws, filters=Filters(max_files=10_000,
+                                                                                  max_code_lines=10**9)))):
+            prof = cProfile.Profile()
+            prof.runcall(call)
+            print(f"--- profile: {phase} (top {top} by cumulative time)")
+            pstats.Stats(prof, stream=sys.stdout).sort_stats("cumulative").print_stats(top)
+        ws.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", type=Path, help="git repository (default: the bundled sample)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--report", action="store_true", help="also print the analysis stage's report of the PRs")
+    parser.add_argument("--prs-only", action="store_true", help="skip the full analysis of the history")
+    parser.add_argument("--profile", action="store_true",
+                        help="print the cProfile top 25 (cumulative) of the mine and of the analysis, then stop")
     args = parser.parse_args()
     repo = args.repo
     if repo is None:
         from skillforge.sample import generate_sample_repo
 
         repo = generate_sample_repo(Path(tempfile.mkdtemp()) / "minicalc")
+    if args.profile:
+        return profile_prs(repo)
     base_times, mine_times, total_times, hist_times = [], [], [], []
     pr_run: PRRun | None = None
     hist: HistoryRun | None = None
@@ -151,16 +176,22 @@ def main() -> None:
         pr_run = ours_prs(repo)
         mine_times.append(pr_run.mine_s)
         total_times.append(pr_run.total_s)
-        hist = ours_history(repo)
-        hist_times.append(hist.seconds)
-    assert pr_run is not None and hist is not None
-    b, m, t, h = (statistics.median(x) for x in (base_times, mine_times, total_times, hist_times))
+        if not args.prs_only:
+            hist = ours_history(repo)
+            hist_times.append(hist.seconds)
+    assert pr_run is not None
+    b, m, t = (statistics.median(x) for x in (base_times, mine_times, total_times))
     print(f"repository: {repo}")
     print(f"merged PRs mined: {pr_run.prs}, analyzed: {pr_run.analyzed}")
     print(f"baseline git log -p --first-parent: {b:.3f}s")
     print(f"skillforge mine:                    {m:.3f}s  ratio {m / b:.2f}x baseline")
     print(f"skillforge mine + analysis (PRs):   {t:.3f}s  ratio {t / b:.2f}x baseline "
           f"({1000 * (t - m) / max(pr_run.analyzed, 1):.1f} ms analysis per PR)")
+    print("  per run (mine + analysis / baseline): "
+          + ", ".join(f"{tt / bb:.2f}x" for tt, bb in zip(total_times, base_times)))
+    if hist is None:
+        return
+    h = statistics.median(hist_times)
     print(f"full analysis of the history:       {h:.3f}s  ratio {h / b:.2f}x baseline "
           f"({hist.commits} first-parent commits, {1000 * h / max(hist.commits, 1):.1f} ms per commit)")
     langs = sorted(set(hist.files) | set(hist.entities), key=lambda k: -hist.files[k])

@@ -35,6 +35,8 @@ import re
 import subprocess
 import tarfile
 import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -44,6 +46,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import git
+import git.db
+from gitdb.base import OInfo, OStream
 
 from skillforge.schema import repo_slug
 
@@ -151,12 +155,147 @@ def run_git(cwd: str | Path | None, *args: str, input: str | bytes | None = None
 
 def open_repo(path: str | Path, name: str | None = None) -> git.Repo:
     """A GitPython handle on the repository at ``path`` (its root, a working or a bare one);
-    :class:`RepoError` when there is none."""
+    :class:`RepoError` when there is none. Its objects are read through GitPython's persistent
+    ``git cat-file --batch`` and kept by id (:class:`CachingObjectDB`); its tree listings come
+    from them (:func:`tree_listing`), with no ``git`` process per commit."""
     try:
-        return git.Repo(path)
+        return CachingRepo(path, odbt=CachingObjectDB)
     except (git.NoSuchPathError, git.InvalidGitRepositoryError) as e:
         what = f"repository {name}: {path}" if name else str(path)
         raise RepoError(f"{what} is not a git repository") from e
+
+
+# --------------------------------------------------------------------------- objects by id
+
+
+_HEX40 = re.compile(r"[0-9a-f]{40}")
+_LS_TREE_ARGS = ("-r", "-z", "--full-tree")  # what analyze.GitTree asks for
+
+
+def _canon_mode(mode: int) -> int:
+    """The mode git lists for a tree entry (``canon_mode`` of git's tree-walk)."""
+    kind = mode & 0o170000
+    if kind == 0o100000:
+        return 0o100755 if mode & 0o100 else 0o100644
+    if kind in (0o120000, 0o040000):
+        return kind
+    return 0o160000
+
+
+class CachingObjectDB(git.db.GitCmdObjectDB):
+    """GitPython's object database (one persistent ``git cat-file --batch`` per handle) that keeps
+    the objects it read by id, least recently used first out, up to :attr:`max_bytes`: a blob read
+    for one PR's merge side is not read again for another PR's base side, nor a tree shared by
+    two commits listed twice. Objects are immutable, so what it returns is what git has."""
+
+    max_bytes = 64 << 20  # object bytes kept (an object over an eighth of it is read, never kept)
+    max_entries = 1 << 18  # tree-listing entries kept
+
+    def __init__(self, root_path, git_cmd) -> None:
+        super().__init__(root_path, git_cmd)
+        self._objects: OrderedDict[bytes, tuple[bytes, bytes]] = OrderedDict()  # binsha -> (type, data)
+        self._bytes = 0
+        self._listings: OrderedDict[bytes, list[bytes]] = OrderedDict()  # tree binsha -> ls-tree records
+        self._listed = 0
+
+    def object(self, binsha: bytes) -> tuple[bytes, bytes]:
+        """``(type, data)`` of the object ``binsha``; ``ValueError`` when git has none."""
+        got = self._objects.get(binsha)
+        if got is not None:
+            self._objects.move_to_end(binsha)
+            return got
+        _hexsha, typename, _size, data = self._git.get_object_data(binsha.hex())
+        got = (typename if isinstance(typename, bytes) else typename.encode(), data)
+        if len(data) <= self.max_bytes // 8:
+            self._objects[binsha] = got
+            self._bytes += len(data)
+            while self._bytes > self.max_bytes:
+                _, (_, old) = self._objects.popitem(last=False)
+                self._bytes -= len(old)
+        return got
+
+    def info(self, binsha: bytes) -> OInfo:
+        """The object's type and size, from a whole read kept for what comes next (GitPython asks for
+        a commit's type before it reads the commit)."""
+        typename, data = self.object(binsha)
+        return OInfo(binsha, typename, len(data))
+
+    def stream(self, binsha: bytes) -> OStream:
+        typename, data = self.object(binsha)
+        return OStream(binsha, typename, len(data), io.BytesIO(data))
+
+    def tree_records(self, binsha: bytes) -> list[bytes]:
+        """The records ``git ls-tree -r -z`` prints for the tree ``binsha`` (paths relative to it):
+        ``<mode> <type> <id>\\t<path>``, subtrees expanded in place, in git's tree order."""
+        got = self._listings.get(binsha)
+        if got is not None:
+            self._listings.move_to_end(binsha)
+            return got
+        typename, data = self.object(binsha)
+        if typename != b"tree":
+            raise ValueError(f"{binsha.hex()} is a {typename.decode()}, not a tree")
+        out: list[bytes] = []
+        pos, end = 0, len(data)
+        while pos < end:
+            space = data.index(b" ", pos)
+            nul = data.index(b"\0", space)
+            mode = _canon_mode(int(data[pos:space], 8))
+            name, sha = data[space + 1:nul], data[nul + 1:nul + 21]
+            if len(sha) != 20:
+                raise ValueError(f"tree {binsha.hex()} is truncated")
+            pos = nul + 21
+            if mode == 0o040000:
+                out += [r[:r.index(b"\t") + 1] + name + b"/" + r[r.index(b"\t") + 1:] for r in self.tree_records(sha)]
+            else:
+                kind = b"commit" if mode == 0o160000 else b"blob"
+                out.append(b"%06o %s %s\t%s" % (mode, kind, sha.hex().encode(), name))
+        self._listings[binsha] = out
+        self._listed += len(out)
+        while self._listed > self.max_entries and len(self._listings) > 1:
+            _, old_records = self._listings.popitem(last=False)
+            self._listed -= len(old_records)
+        return out
+
+
+def tree_listing(repo: git.Repo, commit: str) -> bytes:
+    """``git ls-tree -r -z --full-tree <commit>`` of a commit id, as git prints it, read from the
+    handle's objects (:class:`CachingObjectDB`; another database: git itself is run)."""
+    odb = repo.odb
+    if isinstance(odb, CachingObjectDB) and _HEX40.fullmatch(commit):
+        try:
+            typename, data = odb.object(bytes.fromhex(commit))
+            if typename == b"commit" and data.startswith(b"tree ") and data[45:46] == b"\n":
+                records = odb.tree_records(bytes.fromhex(data[5:45].decode()))
+                return b"".join(r + b"\0" for r in records)
+        except (ValueError, RecursionError):
+            pass  # git says what is wrong (or lists a tree nested too deeply for this walk)
+    return repo.git._call_process("ls_tree", *_LS_TREE_ARGS, commit, stdout_as_string=False)
+
+
+class _CachingGit(git.Git):
+    """GitPython's command wrapper whose ``ls_tree("-r", "-z", "--full-tree", <commit id>,
+    stdout_as_string=False)`` (:class:`skillforge.analyze.GitTree`'s listing) is
+    :func:`tree_listing`; every other command runs git as usual."""
+
+    def ls_tree(self, *args, **kwargs):
+        repo = self.__dict__.get("_skillforge_repo")
+        if (repo is not None and args[:3] == _LS_TREE_ARGS and len(args) == 4 and isinstance(args[3], str)
+                and kwargs == {"stdout_as_string": False}):
+            try:
+                return tree_listing(repo, args[3])
+            except ReferenceError:  # the handle is gone: git lists it
+                pass
+        return self._call_process("ls_tree", *args, **kwargs)
+
+
+class CachingRepo(git.Repo):
+    """A ``git.Repo`` over a :class:`CachingObjectDB` whose tree listings come from it."""
+
+    GitCommandWrapperType = _CachingGit
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.git._skillforge_repo = weakref.proxy(self)
 
 
 # --------------------------------------------------------------------------- handles

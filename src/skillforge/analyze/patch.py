@@ -29,6 +29,8 @@ from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchedFile
 
+from skillforge.analyze.textdiff import hunk_line_numbers
+
 __all__ = [
     "FileDiff",
     "PatchError",
@@ -248,14 +250,23 @@ class FileDiff:
         return ps[0]
 
     @cached_property
+    def _line_numbers(self) -> tuple[list[int], list[int]] | None:
+        """(removed, added) line numbers as unidiff numbers them (see :func:`.textdiff.hunk_line_numbers`)."""
+        if self.binary or not self.hunks:
+            return [], []
+        return hunk_line_numbers(self.hunks, [_hunk_counts(h[0]) for h in self.hunks], (self.old_path, self.new_path))
+
+    @cached_property
     def added_lines(self) -> list[int]:
         """New-side (1-based) numbers of the added lines."""
-        return [ln.target_line_no for h in self.patched_file for ln in h if ln.is_added]
+        got = self._line_numbers
+        return got[1] if got is not None else [ln.target_line_no for h in self.patched_file for ln in h if ln.is_added]
 
     @cached_property
     def removed_lines(self) -> list[int]:
         """Old-side (1-based) numbers of the removed lines."""
-        return [ln.source_line_no for h in self.patched_file for ln in h if ln.is_removed]
+        got = self._line_numbers
+        return got[0] if got is not None else [ln.source_line_no for h in self.patched_file for ln in h if ln.is_removed]
 
     @property
     def added_count(self) -> int:

@@ -15,7 +15,7 @@ import bisect
 import difflib
 from collections.abc import Iterator
 
-__all__ = ["LARGE_DIFF_BYTES", "LARGE_DIFF_LINES", "file_diff"]
+__all__ = ["LARGE_DIFF_BYTES", "LARGE_DIFF_LINES", "file_diff", "hunk_line_numbers"]
 
 LARGE_DIFF_BYTES = 64 << 10
 LARGE_DIFF_LINES = 4000
@@ -135,3 +135,29 @@ def file_diff(path: str, old: str | None, new: str | None, *, context: int = 3) 
         else:
             out.append(line + "\n\\ No newline at end of file\n")
     return header + "".join(out)
+
+
+def hunk_line_numbers(hunks, counts: list[tuple[int, int, int, int]], paths=()) -> tuple[list[int], list[int]] | None:
+    """(old-side numbers of the removed lines, new-side numbers of the added lines) of a file's hunks
+    (each a header and its lines, ``counts`` their headers' numbers), numbered as unidiff numbers
+    them; None when a hunk holds a line other than context, ``+``, ``-`` (a ``\\`` marker) or one of
+    the file's ``paths`` a line break (unidiff would read its header otherwise): let unidiff number them."""
+    if any(p is not None and ("\n" in p or "\r" in p) for p in paths):
+        return None
+    removed: list[int] = []
+    added: list[int] = []
+    for hunk, (old_no, _, new_no, _) in zip(hunks, counts):
+        for line in hunk[1:]:
+            tag = line[:1]
+            if tag == "+":
+                added.append(new_no)
+                new_no += 1
+            elif tag == "-":
+                removed.append(old_no)
+                old_no += 1
+            elif tag == " " or line in ("\n", "\r\n"):
+                old_no += 1
+                new_no += 1
+            else:
+                return None
+    return removed, added

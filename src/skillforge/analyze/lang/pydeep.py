@@ -36,6 +36,8 @@ __all__ = ["CUT", "LIMIT", "deep_entities", "parsable", "too_deep"]
 LIMIT = 400  # levels of indentation from which a file is parsed in pieces (the scanner breaks at about 510)
 CUT = 200  # the depth of the definitions whose bodies become pieces
 
+_BLANKS = bytes.maketrans(b"\t\f", b"  ")
+_DEEP_RUN = b" " * LIMIT
 _DEEP_INDENT = re.compile(rb"^[ \t\f]{%d,}\S" % LIMIT, re.M)  # fewer columns than levels are impossible
 _TOKEN = re.compile(rb"#|[(\[{]|[)\]}]|[rRbBuUfF]{0,2}(\"\"\"|'''|\"|')")
 _HEADER = re.compile(rb"[ \t\f]*(?:async[ \t]+)?(def|class)\b")
@@ -156,7 +158,9 @@ def _cuts(lines: list[bytes], logical: list[_Logical], depths: list[int]) -> lis
 
 def too_deep(source: bytes) -> bool:
     """Nested beyond what tree-sitter-python parses (see the module docstring)."""
-    if not _DEEP_INDENT.search(source):  # fewer columns than levels are impossible: the cheap answer first
+    # fewer columns than levels are impossible: the cheap answers first (a run of LIMIT blanks anywhere,
+    # found in C, then one at the start of a line)
+    if _DEEP_RUN not in source.translate(_BLANKS) or not _DEEP_INDENT.search(source):
         return False
     return max(_depths(_logical_lines(source.splitlines(keepends=True))), default=0) >= LIMIT
 

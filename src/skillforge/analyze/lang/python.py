@@ -31,6 +31,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import posixpath
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -181,8 +182,23 @@ def _target_names(left: Node) -> list[str]:
     return out
 
 
-def _walk_entities(node: Node, scope: list[str], scope_kind: str | None, out: list[Entity], module_level: bool):
-    """A generator step of :func:`~skillforge.analyze.entities.run_walk`: nesting of any depth."""
+_KEYWORD = re.compile(rb"\b(?:def|class)\b")
+
+
+def _defines(node: Node, source: bytes | None) -> bool:
+    """Whether a ``def`` or ``class`` may be below ``node``: every definition holds its keyword as a
+    word of its own, so a subtree (without error or missing nodes) whose text holds neither
+    keyword defines nothing."""
+    if source is None or node.has_error:
+        return True
+    return _KEYWORD.search(source, node.start_byte, node.end_byte) is not None
+
+
+def _walk_entities(node: Node, scope: list[str], scope_kind: str | None, out: list[Entity], module_level: bool,
+                   source: bytes | None = None):
+    """A generator step of :func:`~skillforge.analyze.entities.run_walk`: nesting of any depth. With
+    the tree's ``source``, bodies and blocks below module level that cannot define anything
+    (:func:`_defines`) are skipped: below module level only definitions are entities."""
     for child in node.children:
         ctype = child.type
         if ctype in _DEF_TYPES or ctype == "decorated_definition":
@@ -210,8 +226,9 @@ def _walk_entities(node: Node, scope: list[str], scope_kind: str | None, out: li
                 )
             )
             body = defn.child_by_field_name("body")
-            if body is not None:
-                yield _walk_entities(body, [*scope, name], "class" if kind == "class" else "function", out, False)
+            if body is not None and _defines(body, source):
+                yield _walk_entities(body, [*scope, name], "class" if kind == "class" else "function", out, False,
+                                     source)
         elif module_level and ctype in ("expression_statement", "type_alias_statement"):
             for name in _assigned_names(child):
                 out.append(
@@ -225,8 +242,8 @@ def _walk_entities(node: Node, scope: list[str], scope_kind: str | None, out: li
                         text_hash=_hash(child),
                     )
                 )
-        elif ctype in _BLOCK_STATEMENTS:
-            yield _walk_entities(child, scope, scope_kind, out, module_level)
+        elif ctype in _BLOCK_STATEMENTS and (module_level or _defines(child, source)):
+            yield _walk_entities(child, scope, scope_kind, out, module_level, source)
 
 
 def entities(source: bytes | str | Tree) -> list[Entity]:
@@ -239,7 +256,9 @@ def entities(source: bytes | str | Tree) -> list[Entity]:
             return deep
     tree = source if isinstance(source, Tree) else parse(source)
     out: list[Entity] = []
-    run_walk(_walk_entities(tree.root_node, [], None, out, True))
+    root = tree.root_node
+    text = root.text  # from the module's first byte (leading blank lines are not in it): padded back
+    run_walk(_walk_entities(root, [], None, out, True, None if text is None else bytes(root.start_byte) + text))
     return out
 
 

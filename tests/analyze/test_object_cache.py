@@ -1,0 +1,227 @@
+"""Caching git objects must not change what is mined and analyzed.
+
+The analysis reads trees and blobs through :class:`skillforge.gitio.CachingObjectDB`
+(objects kept by id, tree listings built from tree objects instead of ``git ls-tree``),
+Python entities with a walk that skips bodies that define nothing, and changed line
+numbers counted from the hunks instead of by unidiff. Each is checked here against
+what it replaces, on a small real repository with the odd cases (an executable, a
+symlink, a submodule, a non-UTF-8 path, nested directories, renames, files that
+come back with content seen before).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+
+import git
+import pytest
+
+from skillforge import gitio
+from skillforge.analyze import analyze_pr_commits
+from skillforge.analyze.lang import python as py
+from skillforge.analyze.patch import parse_patch
+from skillforge.mine.local import mine_local
+from skillforge.stages.analyze import Filters, run_analyze
+from skillforge.workspace import Workspace
+
+ENV = {"GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@example.com", "GIT_COMMITTER_NAME": "A",
+       "GIT_COMMITTER_EMAIL": "a@example.com", "GIT_AUTHOR_DATE": "2024-01-01T00:00:00+00:00",
+       "GIT_COMMITTER_DATE": "2024-01-01T00:00:00+00:00", "PATH": "/usr/bin:/bin"}
+
+CODE_1 = """\
+import os
+
+LIMIT = 3
+
+
+def helper(x):
+    if x:
+        def inner():
+            return 1
+        return inner()
+    return 0
+
+
+class Widget:
+    \"\"\"A widget: its docstring says class and def.\"\"\"
+
+    def size(self):
+        for i in range(3):
+            class Local:
+                pass
+        return LIMIT
+
+    async def fetch(self):
+        return await os.fspath(self)
+"""
+
+CODE_2 = CODE_1.replace("return LIMIT", "return LIMIT + 1").replace("return 0", "return -1")
+
+TESTS_1 = """\
+from pkg.mod import Widget, helper
+
+
+def test_helper():
+    assert helper(1) == 1
+
+
+class TestWidget:
+    def test_size(self):
+        assert Widget().size() == 3
+"""
+
+TESTS_2 = TESTS_1.replace("== 3", "== 4") + "\n\ndef test_more():\n    assert helper(0) == -1\n"
+
+
+def sh(repo, *args: str, input: bytes | None = None) -> str:
+    return subprocess.run(["git", *args], cwd=repo, env=ENV, check=True, capture_output=True,
+                          input=input).stdout.decode("utf-8", "surrogateescape")
+
+
+def pr(repo, branch: str, number: int, files: dict[str, str | None]) -> None:
+    """A branch changing ``files`` (None: removed), merged as ``Merge pull request #number``."""
+    sh(repo, "checkout", "-qb", branch)
+    for path, text in files.items():
+        target = repo / path
+        if text is None:
+            sh(repo, "rm", "-q", path)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        sh(repo, "add", path)
+    sh(repo, "commit", "-qm", f"change {branch}")
+    sh(repo, "checkout", "-q", "main")
+    sh(repo, "merge", "--no-ff", "-q", branch, "-m", f"Merge pull request #{number} from o/{branch}\n\nFixes #1")
+
+
+@pytest.fixture
+def project(tmp_path):
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    sh(repo, "init", "-q", "-b", "main")
+    (repo / "src" / "pkg" / "deep" / "er").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    (repo / "src" / "pkg" / "__init__.py").write_text("")
+    (repo / "src" / "pkg" / "mod.py").write_text(CODE_1)
+    (repo / "src" / "pkg" / "deep" / "er" / "leaf.py").write_text("X = 1\n")
+    (repo / "tests" / "test_mod.py").write_text(TESTS_1)
+    (repo / "run.sh").write_text("#!/bin/sh\n")
+    (repo / "run.sh").chmod(0o755)
+    (repo / "link").symlink_to("run.sh")
+    (repo / "caf\xe9.txt").write_bytes(b"odd name\n")
+    sh(repo, "add", ".")
+    sh(repo, "update-index", "--add", "--cacheinfo", f"160000,{'a' * 40},vendor/sub")  # a submodule
+    sh(repo, "commit", "-qm", "initial")
+    pr(repo, "fix", 2, {"src/pkg/mod.py": CODE_2, "tests/test_mod.py": TESTS_2})
+    pr(repo, "move", 3, {"src/pkg/deep/er/leaf.py": None, "src/pkg/deep/leaf.py": "X = 1\nY = 2\n",
+                         "tests/test_leaf.py": "def test_leaf():\n    pass\n"})
+    pr(repo, "back", 4, {"src/pkg/mod.py": CODE_1, "tests/test_mod.py": TESTS_1})  # content seen before
+    pr(repo, "again", 5, {"src/pkg/mod.py": CODE_2, "tests/test_mod.py": TESTS_2})
+    return repo
+
+
+def commits(repo) -> list[str]:
+    return sh(repo, "rev-list", "--all").split()
+
+
+def test_tree_listings_are_what_git_ls_tree_prints(project):
+    repo = gitio.open_repo(project)
+    try:
+        assert isinstance(repo.odb, gitio.CachingObjectDB)
+        for sha in commits(project) * 2:  # the second round comes from the cache
+            want = subprocess.run(["git", "ls-tree", "-r", "-z", "--full-tree", sha], cwd=project, env=ENV,
+                                  capture_output=True, check=True).stdout
+            assert gitio.tree_listing(repo, sha) == want
+            assert repo.git.ls_tree("-r", "-z", "--full-tree", sha, stdout_as_string=False) == want
+        listing = gitio.tree_listing(repo, commits(project)[0])
+        assert b"160000 commit " in listing and b"120000 blob " in listing and b"100755 blob " in listing
+        with pytest.raises(git.GitCommandError):  # an unknown commit is git's error, as before
+            repo.git.ls_tree("-r", "-z", "--full-tree", "f" * 40, stdout_as_string=False)
+    finally:
+        repo.close()
+
+
+@pytest.mark.parametrize("max_bytes", [64, 2048, 1 << 20])  # nothing kept, some evicted, everything kept
+def test_objects_come_back_as_git_has_them_whatever_the_cache_keeps(project, monkeypatch, max_bytes):
+    monkeypatch.setattr(gitio.CachingObjectDB, "max_bytes", max_bytes)
+    monkeypatch.setattr(gitio.CachingObjectDB, "max_entries", 2)
+    repo, plain = gitio.open_repo(project), git.Repo(project)
+    try:
+        for sha in commits(project) * 2:  # every object read again
+            want = subprocess.run(["git", "ls-tree", "-r", "-z", "--full-tree", sha], cwd=project, env=ENV,
+                                  capture_output=True, check=True).stdout
+            assert gitio.tree_listing(repo, sha) == want
+            for rec in want.split(b"\0"):
+                if b" blob " in rec:
+                    blob = bytes.fromhex(rec.split()[2].decode())
+                    assert repo.odb.stream(blob).read() == plain.odb.stream(blob).read()
+                    assert repo.odb.info(blob).size == plain.odb.info(blob).size
+        assert repo.odb._bytes <= max_bytes
+    finally:
+        repo.close()
+        plain.close()
+
+
+def _stored(root) -> list[tuple]:
+    """The ``prs`` rows as stored: record, analysis, stage and reason of each PR."""
+    (db,) = root.rglob("skillforge.db")
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT pr_id, record, analysis, stage, reason FROM prs ORDER BY pr_id").fetchall()
+
+
+def test_the_analysis_stage_stores_the_same_with_and_without_the_caches(project, tmp_path, monkeypatch):
+    """Mined and analyzed through the caches vs through plain GitPython handles (``git ls-tree``
+    per commit, every blob read again), the unpruned entity walk and unidiff's line numbers."""
+    results = []
+    for cached in (True, False):
+        with monkeypatch.context() as m:
+            if not cached:
+                m.setattr(gitio, "open_repo", lambda path, name=None: git.Repo(path))
+                m.setattr("skillforge.stages.analyze.open_repo", lambda path, name=None: git.Repo(path))
+                m.setattr(py, "_defines", lambda node, source: True)
+                m.setattr("skillforge.analyze.patch.hunk_line_numbers", lambda *a: None)
+            ws = Workspace(tmp_path / f"ws-{cached}")
+            summary = mine_local(ws, project, repo_name="o/proj")
+            assert summary.prs_new == 4
+            run_analyze(ws, filters=Filters(max_files=10_000, max_code_lines=10**9))
+            ws.close()
+            results.append(_stored(tmp_path / f"ws-{cached}"))
+    assert results[0] == results[1]
+    assert any(a is not None and "Widget.size" in a for _, _, a, _, _ in results[0])
+
+
+def test_one_handle_analyzes_every_pr_as_a_fresh_one_does(project, tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    mine_local(ws, project, repo_name="o/proj")
+    prs = [r.record for r in ws.prs()]
+    ws.close()
+    shared = gitio.open_repo(project)
+    try:
+        for record in [*prs, *reversed(prs)]:  # warm caches, either order
+            fresh = git.Repo(project)
+            try:
+                want = analyze_pr_commits(fresh, record.base_commit, record.merge_commit, record.patch)
+            finally:
+                fresh.close()
+            assert analyze_pr_commits(shared, record.base_commit, record.merge_commit, record.patch) == want
+    finally:
+        shared.close()
+
+
+@pytest.mark.parametrize("source", [CODE_1, CODE_2, TESTS_2, "\n\n" + CODE_1, "def broken(:\n    class X:\n"
+                                    "        def y(self): pass\n", "class A:\n    '''no defs here, only a default'''\n"])
+def test_the_pruned_entity_walk_names_what_the_full_walk_names(source, monkeypatch):
+    tree = py.parse(source)
+    pruned = py.entities(tree)
+    monkeypatch.setattr(py, "_defines", lambda node, src: True)
+    assert py.entities(tree) == pruned
+
+
+def test_changed_line_numbers_are_unidiffs(project):
+    patch = sh(project, "log", "-p", "-M", "--no-color", "--format=", "--first-parent", "main")
+    patch += "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,2 @@\n-a\n+b\n c\n\\ No newline at end of file\n"
+    for fd in parse_patch(patch):
+        pf = fd.patched_file
+        assert fd.added_lines == [ln.target_line_no for h in pf for ln in h if ln.is_added]
+        assert fd.removed_lines == [ln.source_line_no for h in pf for ln in h if ln.is_removed]
