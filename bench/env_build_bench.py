@@ -24,6 +24,7 @@ and again. Prints seconds and ratios.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -80,7 +81,11 @@ def resolved_pins(client, image: str) -> list[str]:
 
 def as_pip_pinned(recipe, pins: list[str]):
     """The same install steps with pip, held to the versions uv resolved."""
-    return as_pip(recipe).model_copy(update={"constraints": pins})
+    pip = as_pip(recipe)
+    steps = [s.replace("python -m pip install", "python -m pip install -c /sf/constraints.txt", 1) for s in pip.install]
+    # the installer's own tools are today's (as in the pip plan); Debian's venv reports a pkg_resources 0.0.0
+    tools = ("pip==", "setuptools==", "wheel==", "pkg_resources==")
+    return pip.model_copy(update={"install": steps, "constraints": [p for p in pins if not p.lower().startswith(tools)]})
 
 
 def _failure(exc: Exception) -> str:
@@ -109,12 +114,19 @@ def build(backend: Backend, name: str, recipe, commit: str, tag: str) -> tuple[s
     return env, time.perf_counter() - started, image
 
 
+@contextlib.contextmanager
+def _kept(folder: Path):
+    folder.mkdir(parents=True, exist_ok=True)
+    yield str(folder)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repo", type=Path, default=DEFAULT_REPO)
     ap.add_argument("--name", default="pallets/flask")
     ap.add_argument("--commit", default=DEFAULT_COMMIT)
     ap.add_argument("--tests", nargs="*", default=["tests/test_basic.py"])
+    ap.add_argument("--logs", type=Path, help="keep the build and test logs here (default: a temporary folder)")
     args = ap.parse_args()
 
     cache = f"skillforge-bench-cache-{uuid.uuid4().hex[:8]}"
@@ -127,7 +139,8 @@ def main() -> None:
     print("  install: " + " && ".join(recipe.install))
     runs: list[tuple[str, str, float]] = []
     images: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="skillforge-env-bench-") as tmp:
+    with (tempfile.TemporaryDirectory(prefix="skillforge-env-bench-") if args.logs is None
+          else _kept(args.logs)) as tmp:
         backend = Backend(settings, lambda _repo: handle, logs_dir=Path(tmp), client=client)
         from skillforge.execution.images import ensure_base_image
 
@@ -150,7 +163,7 @@ def main() -> None:
                                                            label=f"t{len(runs)}"))
                 passed = sum(o == "passed" for o in result.tests.values())
                 verdict = (f"{passed}/{len(result.tests)} tests pass" if result.tests
-                           else f"{result.status}: {result.reason[:80]}")
+                           else f"{result.status}: {result.reason[:80]} (log: {result.log_path})")
             runs.append((tag, verdict, seconds))
             print(f"  {tag:32} {seconds:8.1f}s   {verdict}")
         for image in images:  # only the images this run made

@@ -532,3 +532,17 @@ if __name__ == "__main__":
         regenerate()
     else:
         print(__doc__)
+
+
+@pytest.mark.parametrize("error", ["either 0 or 3 positional arguments", "at most 3 positional arguments"])
+def test_an_old_pytest_rewriting_a_newer_ast_runs_without_rewriting(error):
+    """pytest of 2014-2015 builds ast.Call with the arguments Python 3.5 removed (the oldest image is 3.6):
+    the tests run with plain asserts, which changes messages, not outcomes."""
+    log = ("____________________ ERROR collecting tests/test_basic.py _____________________\n"
+           "/opt/venv/lib/python3.6/site-packages/_pytest/assertion/rewrite.py:544: in visit_Name\n"
+           '>       locs = ast.Call(self.builtin("locals"), [], [], None, None)\n'
+           f"E       TypeError: Call constructor takes {error}\n")
+    [d] = diagnose(log)
+    assert d.kind == "pytest_assert_rewrite"
+    [r] = plan_repairs(log)
+    assert r.env == (("PYTEST_ADDOPTS", "--assert=plain"),) and "assertion rewriting" in r.description

@@ -32,7 +32,7 @@ MAX_LINE = 2000
 MAX_EVIDENCE = 300
 
 KINDS: tuple[str, ...] = (
-    "pytest_too_new_for_code", "pytest_too_old", "api_removed", "distutils", "header", "shared_library", "compiler",
+    "pytest_assert_rewrite", "pytest_too_new_for_code", "pytest_too_old", "api_removed", "distutils", "header", "shared_library", "compiler",
     "rust_compiler", "program", "no_build_editable", "requires_python", "import_name", "attribute", "python_version",
     "pytest_required_plugin", "pytest_fixture", "pytest_marker_plugin", "pytest_option", "missing_module",
     "scm_version",
@@ -179,6 +179,15 @@ def _re(pattern: str) -> re.Pattern:
 
 def _known_errors(line: str, _next: str) -> Found:
     return [(kind, subject) for text, kind, subject, _ in known.KNOWN_ERRORS if text in line][:1]
+
+
+_OLD_AST_CALL = "TypeError: Call constructor takes "
+
+
+def _assert_rewrite(line: str, _next: str) -> Found:
+    """pytest before 2.8 builds ``ast.Call`` with the arguments Python 3.5 removed: its assertion rewriting
+    fails at collection on every Python there is an image for."""
+    return [("pytest_assert_rewrite", "assertion rewriting")] if _OLD_AST_CALL in line else []
 
 
 _REMOVED_WARNING = _re(r"(?:^|\s-\s)(?:_pytest\.warning_types\.|pytest\.)?(PytestRemovedIn\d{1,2}Warning):")
@@ -480,6 +489,7 @@ def _missing_module(line: str, _next: str) -> Found:
 
 RULES: tuple[_Rule, ...] = (
     _Rule("known_errors", tuple(t for t, *_ in known.KNOWN_ERRORS), _known_errors),
+    _Rule("assert_rewrite", (_OLD_AST_CALL,), _assert_rewrite),
     _Rule("pytest_removed_warning", ("PytestRemovedIn",), _pytest_removed_warning),
     _Rule("pytest_internal", ("_pytest", "module 'pytest'", "from 'pytest'"), _pytest_internal),
     _Rule("plugin_validation", ("unknown hook '", "declared in the hookimpl"), _plugin_validation),

@@ -11,6 +11,7 @@ What a log can say, and the repair each kind gets (``KINDS`` is in the order
 
 | kind | read from | repair |
 | --- | --- | --- |
+| ``pytest_assert_rewrite`` | an old pytest's assertion rewriting on a newer Python's AST (``TypeError: Call constructor takes ...``) | ``PYTEST_ADDOPTS=--assert=plain`` |
 | ``pytest_too_new_for_code`` | ``_pytest`` internals, ``PytestRemovedInNWarning`` errors, removed options | older |
 | ``pytest_too_old`` | ``'minversion' requires pytest-X``, a built-in option not known yet | ``pytest>=X`` |
 | ``api_removed`` | known messages of an API change (``yaml.load``, NumPy 2 ABI) | the known bound |
@@ -265,6 +266,11 @@ def repair_for(d: Diagnosis, *, installed: Mapping[str, str] | None = None) -> R
     if kind == "api_removed":
         bound = _pytest_bound(subject)
         return _older(_name(bound), f"{subject} changed in newer releases", have, bound) if bound else None
+    if kind == "pytest_assert_rewrite":
+        # the pytest of the era predates the AST of the oldest Python there is an image for; outcomes are the
+        # same without rewriting (only failure messages are plainer), and every pytest since 2.7 reads the variable
+        return Repair("set PYTEST_ADDOPTS=--assert=plain: this pytest's assertion rewriting predates this Python's "
+                      "AST", env=(("PYTEST_ADDOPTS", "--assert=plain"),))
     if kind == "pytest_too_new_for_code":
         removed = re.fullmatch(r"PytestRemovedIn(\d{1,2})Warning", subject)
         why = (f"the tests rely on what pytest {removed.group(1)} removed ({subject} raised as an error)" if removed
