@@ -86,6 +86,26 @@ def test_built_from_the_sample_gold_scores_one_and_function_f1_one(sample_build,
     assert s.value == 1.0 and s.detail["function_f1"] == 1.0
     assert skill.score(inst, "", ScoreContext(None)).value == 0.0
     # an analysis stored before edit locations existed: computed from its code patch
-    legacy = src.analysis.model_copy(update={"edit_locations": [], "added_locations": []})
+    legacy = type(src.analysis).model_validate(src.analysis.model_dump(exclude={"edit_locations", "added_locations"}))
     (again,) = skill.build(type(src)(**{**src.__dict__, "analysis": legacy}))
     assert again.edit_locations == inst.edit_locations and again.answer == inst.answer
+
+
+def test_an_analysis_with_no_locations_is_not_analysed_again():
+    """A PR that only adds a module has no edit locations; its stored analysis says so (the field is
+    there, empty), and building does not read the repository again to find some."""
+    from skillforge.schema import Analysis
+    from skillforge.skills.localization import _locations
+
+    computed = Analysis.model_validate_json(Analysis(files=["pkg/data.py"], code_patch=(
+        "diff --git a/pkg/data.py b/pkg/data.py\n--- a/pkg/data.py\n+++ b/pkg/data.py\n@@ -1 +1 @@\n"
+        "-DATA = [1]\n+DATA = [2]\n"))
+                                            .model_dump_json())
+    assert "edit_locations" in computed.model_fields_set
+
+    def read_old(path):
+        raise AssertionError(f"read {path}: the analysis had its (empty) locations already")
+
+    from types import SimpleNamespace
+
+    assert _locations(SimpleNamespace(analysis=computed, read_old=read_old, read_new=None)) == []

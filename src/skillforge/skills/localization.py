@@ -104,7 +104,8 @@ def _locations(src: BuildInput) -> list[CodeLocation]:
     """The analysis' edit locations; for an analysis stored before they existed, computed now from its
     code patch and the repository (none when the repository cannot be read)."""
     a = src.analysis
-    if a.edit_locations or a.added_locations or not a.code_patch or src.read_old is None:
+    # computed (even when empty: a PR that only adds a module has none) unless the stored analysis predates the field
+    if "edit_locations" in a.model_fields_set or not a.code_patch or src.read_old is None:
         return list(a.edit_locations)
     from skillforge.analyze import AnalysisError, code_locations
     from skillforge.analyze.patch import PatchError
