@@ -15,7 +15,9 @@ as ``nobody`` (which the run's uid cannot signal). A run gives the same
    callers wait up to ``acquire_timeout`` seconds, then get an ``InfraError``;
 2. copy the run's files into ``/sf`` (the very files and ``run.sh`` of
    ``DockerExecutor``; files a previous run had there and this one has not are
-   deleted first) and execute ``run.sh`` as uid 1000 in one ``docker exec``,
+   deleted meanwhile) and execute ``run.sh`` as uid 1000 in one ``docker exec``
+   -- started while the files are copied in, its shell waiting for a line on its
+   stdin (then ``/dev/null``) that comes once they are all in place --,
    reading its stdout (the protocol: phases, the output directory, the exit
    code) and stderr (the test output) apart. The timeout is enforced inside the
    container by a watchdog (``sleep`` then ``kill -9 -1``, see ``_run_command``)
@@ -78,6 +80,7 @@ LABEL_POOL_ID = "skillforge.pool"
 KEEPER_USER = "65534:65534"  # nobody: runs the init and `sleep infinity`; the run's uid cannot signal it
 GUARD_S = 30.0  # client-side slack over the in-container timeout
 TIMED_OUT = f"{PROTOCOL} timeout"  # the watchdog's line on the protocol stream
+GO = b"go\n"  # the line a run's shell waits for on its stdin: its files are in place
 _ENGINE_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException, OSError)
 
 
@@ -131,6 +134,10 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int) ->
     owned = [(p, m) for p, m in roots if m is not None]
     say = f"printf '{PROTOCOL} pool %s\\n' \"$*\" >&3 2>/dev/null"
     lines = [
+        # the run's files are in place once this line comes (else: nothing was done); then no stdin
+        "IFS= read -r sf_go && [ \"$sf_go\" = %s ] || exit 97" % GO.decode().strip(),
+        "exec 0</dev/null",
+        "unset sf_go",
         "sf_reset() {",
         "  local rc=$? bad=0 n=0 oom=0 k v left f l",
         "  trap - EXIT",
@@ -468,19 +475,36 @@ class WarmPool(DockerExecutor):
         usage = ""
         try:
             stale = sorted(warm.files - names)
-            if stale:  # files of the previous run that this one does not overwrite (root's, like /sf)
-                code, out = container.exec_run(["rm", "-f", "--", *(f"/sf/{n}" for n in stale)], user="0:0")
-                if code != 0:
-                    raise InfraError(f"cannot clear /sf for {where}: {out[-300:]!r}", triage="sandbox")
-            container.put_archive("/sf", payload)
-            warm.files = names
-            started = time.monotonic()
+            # The exec starts while the run's files are copied in (its start-up costs about as much as
+            # the copy): its shell waits for ``GO`` on its stdin before anything else, and gets it
+            # only once /sf holds exactly this run's files; without it (the copy failed: the socket
+            # is closed) the shell exits having done nothing.
             command = _run_command(self._uid, warm.roots, timeout)
             exec_id = api.exec_create(container.id, ["/bin/bash", "--noprofile", "--norc", "-c", command],
-                                      user=self.settings.container_user, workdir=TESTBED)["Id"]
+                                      user=self.settings.container_user, workdir=TESTBED, stdin=True)["Id"]
             protocol, output = _Tail(None), _HeadTail(self.log_cap)
             sock = api.exec_start(exec_id, socket=True)
             finished = _pump(sock, protocol, output)
+            try:
+                if stale:  # files of the previous run that this one does not overwrite (root's, like /sf)
+                    # removed while the new files are copied in (other names: the two do not meet)
+                    cleared = _Background(lambda: container.exec_run(
+                        ["rm", "-f", "--", *(f"/sf/{n}" for n in stale)], user="0:0"))
+                    try:
+                        container.put_archive("/sf", payload)
+                    finally:
+                        code, out = cleared.result()
+                    if code != 0:
+                        raise InfraError(f"cannot clear /sf for {where}: {out[-300:]!r}", triage="sandbox")
+                else:
+                    container.put_archive("/sf", payload)
+                warm.files = names
+                _send(sock, GO)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    sock.close()
+                raise
+            started = time.monotonic()
             guard_fired = not finished.wait(timeout + GUARD_S)
             code = None
             while not guard_fired:
@@ -537,6 +561,38 @@ class WarmPool(DockerExecutor):
             anomalies = [line for line in lines if line.startswith("ANOMALY:")]
             return ("; ".join(anomalies) or "no reset report (the run's shell did not end normally)")[:300], oom
         return True, oom
+
+
+def _send(sock, data: bytes) -> None:
+    """Writes to an exec's stdin through the socket ``exec_start(socket=True)`` gave."""
+    raw = getattr(sock, "_sock", sock)
+    if hasattr(raw, "sendall"):
+        raw.sendall(data)
+    else:
+        sock.write(data)
+        with contextlib.suppress(Exception):
+            sock.flush()
+
+
+class _Background:
+    """``fn()`` in a thread; ``result()`` waits for it and returns its value or raises its exception."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self._fn, self._value, self._error = fn, None, None
+        self._thread = threading.Thread(target=self._call, name="sf-pool-clear", daemon=True)
+        self._thread.start()
+
+    def _call(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _quantile(values: list[float], q: float) -> float:
