@@ -22,6 +22,7 @@ from tree_sitter import Node
 
 from skillforge.analyze.entities import text as _text
 from skillforge.analyze.lang.python import _BLOCK_STATEMENTS, _assigned_names, _definition, module_name, parse
+from skillforge.analyze.lang.python import _flatten as _statements  # a body's statements through if/try/with blocks
 
 
 class NotStandalone(Exception):
@@ -174,19 +175,6 @@ def _top_statements(root: Node, *, conftest: bool = False) -> list[_Stmt]:
         elif not conftest:
             out.append(_Stmt(node, set(), True))
     return out
-
-
-def _statements(body: Node):
-    """The statements of a body in order, looking through if/try/with/... blocks (nested to any depth)."""
-    stack = [iter(body.children)]
-    while stack:
-        stmt = next(stack[-1], None)
-        if stmt is None:
-            stack.pop()
-        elif stmt.type in _BLOCK_STATEMENTS:
-            stack.append(iter(stmt.children))
-        else:
-            yield stmt
 
 
 def _find_class(root: Node, name: str) -> Node | None:
