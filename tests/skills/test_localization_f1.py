@@ -79,7 +79,7 @@ def test_built_from_the_sample_gold_scores_one_and_function_f1_one(sample_build,
     try:
         (inst,) = skill.build(src)
     except Dropped:
-        pytest.skip("no code change")
+        pytest.fail("the sample PR should change code")
     assert inst.edit_locations == src.analysis.edit_locations and inst.edit_locations
     assert {x.file for x in inst.edit_locations} <= set(inst.gold_files)
     s = skill.score(inst, inst.answer, ScoreContext(None))
