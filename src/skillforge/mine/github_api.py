@@ -7,8 +7,10 @@ this layer adds what mining at scale needs:
 
 * **accounting** -- every HTTP attempt is counted, by kind, with 304s and retries
   apart, and the GraphQL points GitHub reports;
-* **conditional requests** -- REST GETs send the ``ETag`` of the cached
-  response; a ``304`` (free of rate limit) is answered from :mod:`.http_cache`;
+* **conditional requests** -- REST GETs go through ``requests-cache``
+  (:mod:`.http_cache`, one on-disk cache per token): they send the ``ETag`` of
+  the cached response, and a ``304`` (free of rate limit) is answered from the
+  cache and counted apart; GraphQL POSTs are never cached;
 * **token rotation** -- each token has its own requester and its own view of the
   limits (``X-RateLimit-*`` per resource: core, graphql, search); a request goes
   to the token with the most left, so several tokens take turns;
@@ -38,11 +40,12 @@ from urllib.parse import urlparse
 
 import requests
 from github import Auth, Github
+from github.Requester import Requester
 from rich.console import Console
 from rich.errors import LiveError
 from urllib3.util.retry import Retry
 
-from skillforge.mine.http_cache import HttpCache, normalise_url
+from skillforge.mine.http_cache import HttpCache, TokenCache
 from skillforge.mine.local import MineError
 from skillforge.mine.tokens import token_fingerprint, token_label
 
@@ -148,7 +151,8 @@ def _fmt_seconds(seconds: float) -> str:
 class _Client:
     """One token (or none): a PyGithub instance and what we know of its limits."""
 
-    def __init__(self, index: int, count: int, token: str | None, api_url: str, policy: RetryPolicy):
+    def __init__(self, index: int, count: int, token: str | None, api_url: str, policy: RetryPolicy,
+                 cache: HttpCache | None = None):
         self.label = token_label(index, count)
         self.fingerprint = token_fingerprint(token)
         retry = Retry(total=policy.connect_retries, connect=policy.connect_retries, read=policy.connect_retries,
@@ -158,6 +162,9 @@ class _Client:
                              timeout=policy.timeout, retry=retry, per_page=100, user_agent="skillforge-miner",
                              seconds_between_requests=policy.pacing, seconds_between_writes=policy.pacing)
         self.requester = self.github.requester
+        self.cache: TokenCache | None = cache.for_token(self.fingerprint) if cache else None
+        if self.cache is not None:
+            _use_connection_class(self.requester, self.cache)
         self.limits: dict[str, tuple[int, float]] = {}
         self.uses = 0
         self.disabled: str | None = None
@@ -184,10 +191,30 @@ class _Client:
         return value is not None and value[0] <= 0 and value[1] > now
 
     def close(self) -> None:
-        try:
-            self.github.close()
-        except Exception:  # pragma: no cover - closing is best effort
-            pass
+        for close in (self.github.close, self.cache.close if self.cache is not None else None):
+            try:
+                if close is not None:
+                    close()
+            except Exception:  # pragma: no cover - closing is best effort
+                pass
+
+
+# PyGithub 2.10's Requester picks its connection class (HTTPSRequestsConnectionClass or
+# HTTPRequestsConnectionClass, each holding the requests.Session it sends through) in __init__
+# and keeps it in the name-mangled attribute ``__connectionClass``; the connection itself is made
+# lazily, on the first request. That attribute is the only per-instance hook: the public
+# ``Requester.injectConnectionClasses`` is class-wide (every Github instance in the process) and
+# turns connection reuse off. If PyGithub renames it, fail here rather than mine uncached.
+_CONNECTION_CLASS = "_Requester__connectionClass"
+
+
+def _use_connection_class(requester: Requester, cache: TokenCache) -> None:
+    """Make ``requester`` send through ``cache`` (a requests-cache session in its connection)."""
+    base = getattr(requester, _CONNECTION_CLASS, None)
+    if not isinstance(base, type) or getattr(requester, "_Requester__connection", None) is not None:
+        raise RuntimeError(f"PyGithub's Requester has no {_CONNECTION_CLASS} (or already has a connection); "
+                           f"skillforge's HTTP cache needs updating for this PyGithub version")
+    setattr(requester, _CONNECTION_CLASS, cache.connection_class(base))
 
 
 class GithubApi:
@@ -199,9 +226,9 @@ class GithubApi:
         self.api_url = api_url.rstrip("/")
         self.policy = policy or RetryPolicy()
         tokens = [t for t in (tokens or []) if t]
-        self.clients = [_Client(i, len(tokens), t, self.api_url, self.policy) for i, t in enumerate(tokens)] or \
-            [_Client(0, 0, None, self.api_url, self.policy)]
         self.cache = cache or HttpCache(None)
+        self.clients = [_Client(i, len(tokens), t, self.api_url, self.policy, self.cache)
+                        for i, t in enumerate(tokens)] or [_Client(0, 0, None, self.api_url, self.policy, self.cache)]
         self.progress = progress
         self.console = console or Console(stderr=True, highlight=False)
         self.stats = RequestStats()
@@ -279,16 +306,17 @@ class GithubApi:
         """One logical request, retried as needed. ``cached`` GETs are conditional."""
         resource = _resource_for(url)
         path = urlparse(url).path
-        norm = normalise_url(url, params) if cached and verb == "GET" else None
+        conditional = cached and verb == "GET"
+        absolute = self._absolute_url(url, params) if conditional else ""
         failures = 0
         attempts = 0
         while True:
-            prefer = (lambda c: self.cache.get(norm, c.fingerprint) is not None) if norm else None
+            # a token that has the response cached can get a free 304
+            prefer = (lambda c: c.cache is not None and c.cache.contains(absolute)) if conditional else None
             client = self._pick(resource, repo, prefer)
-            entry = self.cache.get(norm, client.fingerprint) if norm else None
+            if client.cache is not None:
+                client.cache.use = conditional  # requests-cache adds If-None-Match / If-Modified-Since
             headers: dict[str, str] = {"Accept": "application/vnd.github+json"}
-            if entry:
-                headers.update(entry.validators())
             self.stats.total += 1
             self.stats.by_kind[kind] += 1
             if attempts:
@@ -301,13 +329,16 @@ class GithubApi:
                 status, rheaders, output, error = None, {}, "", type(e).__name__
             else:
                 error = ""
-            self.stats.by_status[status or "error"] += 1
+            outcome = client.cache.last if client.cache is not None and status is not None else None
+            revalidated = outcome is not None and outcome.from_cache and outcome.revalidated
+            # requests-cache answers a 304 with the cached 200 (its body and Link, the 304's headers merged in)
+            self.stats.by_status[304 if revalidated else status or "error"] += 1
             client.update(rheaders, resource)
             data = _parse(output)
 
-            if status == 304 and entry is not None:
+            if revalidated:
                 self.stats.not_modified += 1
-                return Response(200, {**rheaders, "link": entry.link}, entry.data, from_cache=True)
+                return Response(200, rheaders, data, from_cache=True)
             if status is not None and 200 <= status < 300:
                 if resource == "graphql" and isinstance(data, dict) and data.get("errors"):
                     types = {e.get("type") for e in data["errors"] if isinstance(e, dict)}
@@ -324,8 +355,6 @@ class GithubApi:
                     else:
                         return Response(status, rheaders, data)
                 else:
-                    if norm and isinstance(data, (dict, list)):
-                        self.cache.put(norm, client.fingerprint, rheaders, data)
                     return Response(status, rheaders, data)
 
             message = data.get("message", "") if isinstance(data, dict) else ""
@@ -368,6 +397,13 @@ class GithubApi:
             self._sleep_visible(delay, f"GitHub answered {what} to {verb} {path} (attempt {failures}/{self.policy.attempts}); retrying")
             if shrink is not None and status in (502, 504):
                 body = shrink(body)
+
+    def _absolute_url(self, url: str, params: dict | None) -> str:
+        """The URL PyGithub will request (its ``__makeAbsoluteUrl`` + parameters), to look up the caches."""
+        base = urlparse(self.api_url)
+        o = urlparse(url)
+        path = base.path.rstrip("/") + url if url.startswith("/") else o.path + (f"?{o.query}" if o.query else "")
+        return f"{base.scheme}://{base.netloc}{Requester.add_parameters_to_url(path, params or {})}"
 
     def _primary_limited(self, client: _Client, resource: str, headers: dict[str, Any]) -> None:
         """GitHub refused for the primary limit: this token waits for the reset (at least a second)."""
