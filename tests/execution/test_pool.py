@@ -220,6 +220,70 @@ def test_reset_leaves_nothing_for_the_next_run(docker_executor, make_pool, tiny_
     assert pool.stats()["containers_discarded"] == 0
 
 
+POLLUTE = """\
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def test_pollute():
+    pytest.SF_POLLUTED = True
+    os.environ["SF_POLLUTED"] = "1"
+    sys.modules["sf_polluted"] = sys
+    with open("/tmp/sf-polluted", "w") as fh:
+        fh.write("x")
+    subprocess.Popen(["sleep", "1000"], start_new_session=True)
+"""
+
+CHECK = """\
+import os
+import signal
+import sys
+
+import pytest
+
+
+def test_clean():
+    assert not hasattr(pytest, "SF_POLLUTED")
+    assert "SF_POLLUTED" not in os.environ and "sf_polluted" not in sys.modules
+    assert [n for n in os.listdir("/tmp") if n.startswith((".sf-warm", "sf-polluted"))] == []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                assert b"sleep\\x001000" not in fh.read()
+    # as `python -m pytest` in a process of its own
+    assert sys.argv[0].endswith(os.path.join("pytest", "__main__.py")) and os.getcwd() in sys.path
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+"""
+
+
+def test_warm_interpreter_is_the_runs_own_and_starts_clean(docker_executor, make_pool, tiny_repo):
+    """pytest started ahead of a run by the last reset (execution.warm) serves that run alone: what
+    one run does to its interpreter, environment, /tmp and processes is not there in the next, and
+    the results are those of a new container."""
+    pool = make_pool(1)
+    pollute = RunSpec(commit=tiny_repo.c1, patches=(new_file_patch("tests/test_pollute.py", POLLUTE),),
+                      tests=("tests/test_pollute.py",))
+    check = RunSpec(commit=tiny_repo.c1, patches=(new_file_patch("tests/test_check.py", CHECK),),
+                    tests=("tests/test_check.py", "tests/test_add.py::test_add"))
+    results = [pool.run(ENV, spec) for spec in (pollute, check, pollute, check)]
+    assert [r.tests for r in results[:2]] == [{"tests/test_pollute.py::test_pollute": "passed"},
+                                              {"tests/test_check.py::test_clean": "passed",
+                                               "tests/test_add.py::test_add": "passed"}], results[1].output[-3000:]
+    stats = pool.stats()
+    assert stats["warm_runs"] == 3 and stats["containers_started"] == 1 and stats["containers_discarded"] == 0
+    for spec, warm in zip((pollute, check), results[2:]):
+        fresh = docker_executor.run(ENV, spec)
+        assert comparable(warm) == comparable(fresh), (warm.output[-2000:], fresh.output[-2000:])
+    # a script run kills the interpreter waiting for it; the next pytest run starts its own
+    script = pool.run(ENV, RunSpec(commit=tiny_repo.c1, script="import os\nprint(sorted(os.listdir('/tmp')))\n"))
+    assert ".sf-warm" not in script.output, script.output
+    assert pool.run(ENV, check).tests["tests/test_check.py::test_clean"] == "passed"
+    assert pool.stats()["warm_runs"] == 4
+
+
 def test_timeout_replaces_the_container(make_pool, tiny_repo, docker_client):
     pool = make_pool(1)
     first = pool.run(ENV, RunSpec(commit=tiny_repo.c1, tests=("tests/test_add.py::test_add",)))

@@ -68,7 +68,7 @@ from skillforge.settings import Settings
 from skillforge.execution import InfraError, RunResult, RunSpec
 from skillforge.execution.images import LABEL_KIND, PRODUCTS_TAR, TESTBED, owner, remove_container
 from skillforge.execution.sandbox import (
-    PROTOCOL, DockerExecutor, EnvInfo, SourceProvider, _Ended, _HeadTail, _parse_protocol, _pump, _Tail,
+    PROTOCOL, DockerExecutor, EnvInfo, SourceProvider, _Ended, _HeadTail, _parse_protocol, _pump, _Tail, warm_python,
 )
 
 if TYPE_CHECKING:
@@ -107,7 +107,15 @@ def _tmpfs_roots(options: dict, uid: int) -> list[tuple[str, int | None]]:
     return roots
 
 
-def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int) -> str:
+def _warm_source() -> str:
+    """The program of a container's warm interpreter (``execution.warm``)."""
+    from skillforge.execution import warm
+
+    return Path(warm.__file__).read_text()
+
+
+def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, warm_python: str | None = None,
+                 take_warm: bool = False) -> str:
     """The shell of one run: ``run.sh`` sourced under a watchdog, and the reset
     as its EXIT trap.
 
@@ -129,6 +137,14 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int) ->
     stream ``pool OOM <oom kills of the container so far>`` and then
     ``pool CLEAN`` or ``pool ANOMALY: ...`` lines. It writes nothing else:
     stdout is the run's output by then.
+
+    ``warm_python``: the interpreter of the environment's ``<python> -m pytest``
+    test command. A clean reset then starts that interpreter with pytest imported
+    (``execution.warm``), for the next run. A run whose test command can use it
+    (``take_warm``) takes it at its test command, waiting for it if it is still
+    importing (the run's setup goes on meanwhile), and removes its folder before it
+    runs anything; any other run kills it before it starts. One interpreter per
+    run, never shared.
     """
     places = " ".join(shlex.quote(p) for p, _ in roots) + " /dev/shm /dev/mqueue"
     owned = [(p, m) for p, m in roots if m is not None]
@@ -138,6 +154,9 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int) ->
         "IFS= read -r sf_go && [ \"$sf_go\" = %s ] || exit 97" % GO.decode().strip(),
         "exec 0</dev/null",
         "unset sf_go",
+        # the warm interpreter the last reset started: left to this run's test command, or gone now
+        "SF_WARM_TAKE=1" if warm_python and take_warm else
+        "SF_WARM_TAKE=; kill -9 -1 2>/dev/null; rm -rf /tmp/.sf-warm /tmp/.sf-warm.* 2>/dev/null",
         "sf_reset() {",
         "  local rc=$? bad=0 n=0 oom=0 k v left f l",
         "  trap - EXIT",
@@ -180,6 +199,13 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int) ->
         "    { read -r l; read -r l && note \"System V IPC objects left ($f)\"; } < \"$f\" 2>/dev/null",
         "  done",
         "  [ $bad = 0 ] && say CLEAN",
+    ]
+    if warm_python:
+        # its folder is made before this shell ends, so the next run knows it is coming
+        lines.append(f"  [ $bad = 0 ] && {{ (d=/tmp/.sf-warm.$BASHPID; mkdir -m 700 \"$d\" && cd /tmp && "
+                     f"exec {shlex.quote(warm_python)} -c {shlex.quote(_warm_source())}) "
+                     "</dev/null >/dev/null 2>&1 3>&- 8>&- 9>&- & }")
+    lines += [
         "  exit $rc",
         "}",
         "trap sf_reset EXIT",
@@ -223,13 +249,14 @@ class WarmPool(DockerExecutor):
 
     def __init__(self, client, settings: Settings, environments: Mapping[str, EnvInfo] | Callable[[str], EnvInfo],
                  source_provider: SourceProvider, *, size: int = 4, acquire_timeout: float = 1800.0,
-                 idle_timeout: float | None = 600.0, log_dir: str | Path | None = None, **kwargs):
+                 idle_timeout: float | None = 600.0, log_dir: str | Path | None = None, warm: bool = True, **kwargs):
         super().__init__(client, settings, environments, source_provider, log_dir=log_dir, **kwargs)
         if size < 1:
             raise ValueError(f"pool size must be at least 1, not {size}")
         self.size = size
         self.acquire_timeout = acquire_timeout
         self.idle_timeout = idle_timeout  # an idle container is removed after this many seconds
+        self.warm = warm  # start pytest ahead of each run (execution.warm) where the test command allows
         self.id = uuid.uuid4().hex[:12]
         self._owner = owner()
         self._cond = threading.Condition()
@@ -308,6 +335,7 @@ class WarmPool(DockerExecutor):
                 "timeouts": float(self._counts["timeouts"]),
                 "infra_errors": float(self._counts["infra_errors"]),
                 "retries": float(self._counts["retries"]),
+                "warm_runs": float(self._counts["warm_runs"]),  # runs whose pytest was started ahead of them
                 "latency_mean_s": sum(lat) / len(lat) if lat else 0.0,
                 "latency_p50_s": _quantile(lat, 0.5),
                 "latency_p95_s": _quantile(lat, 0.95),
@@ -479,7 +507,8 @@ class WarmPool(DockerExecutor):
             # the copy): its shell waits for ``GO`` on its stdin before anything else, and gets it
             # only once /sf holds exactly this run's files; without it (the copy failed: the socket
             # is closed) the shell exits having done nothing.
-            command = _run_command(self._uid, warm.roots, timeout)
+            python = warm_python(self.environment(warm.environment).recipe.test_cmd) if self.warm else None
+            command = _run_command(self._uid, warm.roots, timeout, python, take_warm=spec.script is None)
             exec_id = api.exec_create(container.id, ["/bin/bash", "--noprofile", "--norc", "-c", command],
                                       user=self.settings.container_user, workdir=TESTBED, stdin=True)["Id"]
             protocol, output = _Tail(None), _HeadTail(self.log_cap)
@@ -520,6 +549,9 @@ class WarmPool(DockerExecutor):
             if finished.error is not None and not guard_fired:
                 raise InfraError(f"lost the output stream of {where}: {finished.error}", triage="sandbox")
             text = protocol.value().decode("utf-8", "replace")
+            if f"{PROTOCOL} warm used" in text:
+                with self._cond:
+                    self._counts["warm_runs"] += 1
             watchdog = next((line for line in text.splitlines() if line.startswith(TIMED_OUT)), None)
             timed_out = guard_fired or watchdog is not None
             if timed_out:

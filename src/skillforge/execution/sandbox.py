@@ -279,9 +279,68 @@ def _sealed_script(recipe: EnvRecipe, spec: RunSpec, patches: list[tuple[int, st
         lines += JUNIT_FAMILY_LINES
         lines.append(f"printf '== %s --junitxml={SEALED_OUT}/junit.xml %s%s\\n' {q(recipe.test_cmd)} "
                      f"\"${{JUNIT_FAMILY:+$JUNIT_FAMILY }}\" {q(selection)}")
-        lines.append(f"{command} 3>&-")
+        if warm_python(recipe.test_cmd):
+            lines += WARM_CLIENT_LINES
+            lines.append(f"sf_warm_pytest {command}")
+        else:
+            lines.append(f"{command} 3>&-")
     lines += ["finish $?", ""]
     return "\n".join(lines)
+
+
+def warm_python(test_cmd: str) -> str | None:
+    """The interpreter of a test command of the form ``<python> -m pytest ...`` (what a warm pool
+    container can start ahead of a run: ``execution.warm``), else None."""
+    try:
+        words = shlex.split(test_cmd)
+    except ValueError:
+        return None
+    if len(words) >= 3 and words[1:3] == ["-m", "pytest"] and re.fullmatch(r"python(3(\.\d+)?)?", words[0]):
+        return words[0]
+    return None
+
+
+WARM_CLIENT_LINES = [
+    # `<python> -m pytest ARGS` by the warm interpreter the last reset of a pool container started
+    # (execution.warm), when the pool's shell left it to this run (SF_WARM_TAKE): waited for while it
+    # imports (the run's setup went on meanwhile), its folder removed before it runs anything; else,
+    # or when it does not come, a new process. fd 3 (the protocol) is not handed on.
+    "sf_warm_pytest() {",
+    "  local rc= line= started=0 pid= n=0 d",
+    "  if [ -n \"${SF_WARM_TAKE:-}\" ]; then",
+    "    SF_WARM_TAKE=",
+    "    { read -r pid < /tmp/.sf-warm/pid; } 2>/dev/null || for d in /tmp/.sf-warm.*; do [ -d \"$d\" ] && pid=${d##*.}; done",
+    "    while [ -n \"$pid\" ] && [ ! -e /tmp/.sf-warm/pid ] && [ $n -lt 500 ] && kill -0 \"$pid\" 2>/dev/null; do",
+    "      sleep 0.01; n=$((n+1))",
+    "    done",
+    "    if [ -n \"$pid\" ] && [ -e /tmp/.sf-warm/pid ] && exec 8<>/tmp/.sf-warm/rc 9>/tmp/.sf-warm/job; then :",
+    "    else [ -n \"$pid\" ] && kill -9 \"$pid\" 2>/dev/null; pid=; fi",
+    "    rm -rf /tmp/.sf-warm /tmp/.sf-warm.* 2>/dev/null",
+    "  fi",
+    "  if [ -n \"$pid\" ]; then",
+    "    exec 6>&1 7>&2  # what the interpreter takes as its stdout and stderr (1 and 2 go to the FIFO below)",
+    "    { printf '%s\\0' run \"$BASHPID\" 6 7 \"$PWD\" \"$(( $# - 3 ))\"",
+    "      [ $# -gt 3 ] && printf '%s\\0' \"${@:4}\"",
+    "      env -0; printf '\\001sf-warm-end\\001\\0'; } >&9 2>/dev/null",
+    "    exec 9>&-",
+    "    while :; do",
+    "      if read -r -t 1 -u 8 line; then",
+    "        case $line in started) started=1;; fallback) break;; *) rc=$line; break;; esac",
+    "      elif ! kill -0 \"$pid\" 2>/dev/null; then",
+    "        read -r -t 0.05 -u 8 line && [ \"$line\" != started ] && [ \"$line\" != fallback ] && rc=$line",
+    "        [ -z \"$rc\" ] && [ $started = 1 ] && rc=137  # it ended without a code: killed",
+    "        break",
+    "      fi",
+    "    done",
+    "    while kill -0 \"$pid\" 2>/dev/null; do read -r -t 0.005 -u 8 line; done  # its exit is complete",
+    "    exec 8<&- 6>&- 7>&-",
+    "    line=fallback; [ -n \"$rc\" ] && line=used",
+    f"    printf '{PROTOCOL} warm %s\\n' \"$line\" >&3",
+    "    [ -n \"$rc\" ] && return $(( rc & 255 ))",
+    "  fi",
+    "  \"$@\" 3>&-",
+    "}",
+]
 
 
 JUNIT_FAMILY_LINES = [

@@ -1,0 +1,189 @@
+"""The warm interpreter of a pooled container: ``python -m pytest`` without its start-up.
+
+A run's pytest spends most of its time before the first test: the interpreter
+starts and imports pytest and its built-in plugins (about 0.35 s of a 0.45 s
+run of a small suite). A warm pool container (``execution.pool``) therefore
+starts, at the end of every reset -- once the container is clean -- one
+interpreter of the environment that does exactly that import and then waits
+for the next run. This file is that interpreter's program (run with
+``python -c``, so it needs nothing but the environment's own Python, from 3.6
+on). It serves ONE run, as that run's own process, and is killed with it by the
+reset, so nothing of a run can reach the next one (the next run's interpreter is
+started after the reset, from the read-only image).
+
+Protocol (``/tmp/.sf-warm``, made by this process as the run's uid, renamed into
+place once the imports are done, so a run finds it whole or not at all):
+
+* ``pid``: this process; ``job`` and ``rc``: FIFOs it holds open read-write.
+* The run's script (``sandbox._sealed_script``), at its test command, waits for
+  the folder while this process imports, takes the FIFOs and removes the folder
+  before anything of the repository's tests runs. When its test command is ``<python> -m pytest ...`` with this
+  interpreter, it writes ``run``, its pid, its working directory, the pytest
+  arguments and its environment (NUL-separated, ``END`` after them) to ``job``;
+  otherwise it kills this process.
+* This process answers on ``rc``: ``fallback`` (nothing was run: the run's
+  environment differs in what the interpreter reads at start-up, so the run
+  starts its own ``python``), or ``started`` and, at exit, the exit code. It takes
+  the run's stdout and stderr (``/proc/<pid>/fd/<n>``), its working
+  directory and environment, re-reads the ``.pth`` path entries that did not exist
+  when it started (an editable install's ``src`` comes with the run's tree), and
+  runs pytest as ``python -m pytest`` does (``sys.argv``, ``sys.path[0]``,
+  ``__main__``, SIGINT raising ``KeyboardInterrupt``).
+"""
+
+import os
+import sys
+
+DIR = "/tmp/.sf-warm"
+END = b"\0\x01sf-warm-end\x01\0"  # after the last field of a job
+# what the interpreter reads from the environment when it starts: a run whose values differ gets its own
+STARTUP_PREFIXES = ("PYTHON", "LC_")
+STARTUP_NAMES = ("LANG", "LANGUAGE", "TZ", "PATH", "VIRTUAL_ENV", "HOME")
+
+
+def _startup(env):
+    return {k: v for k, v in env.items() if k.startswith(STARTUP_PREFIXES) or k in STARTUP_NAMES}
+
+
+def _prepare():
+    """The folder, made aside and renamed into place when the imports are done."""
+    tmp = "%s.%d" % (DIR, os.getpid())  # made by the shell that started this process, or here
+    if not os.path.isdir(tmp):
+        os.mkdir(tmp, 0o700)
+    os.mkfifo(tmp + "/job", 0o600)
+    os.mkfifo(tmp + "/rc", 0o600)
+    job = os.open(tmp + "/job", os.O_RDWR)
+    rc = os.open(tmp + "/rc", os.O_RDWR)
+    import pytest  # noqa: F401
+    import _pytest.config
+
+    names = tuple(getattr(_pytest.config, "essential_plugins", ())) + tuple(_pytest.config.default_plugins)
+    for name in names:
+        try:
+            __import__("_pytest." + name)
+        except Exception:  # noqa: BLE001 - a plugin name without a module of that name
+            pass
+    with open(tmp + "/pid", "w") as f:
+        f.write(str(os.getpid()))
+    os.rename(tmp, DIR)
+    return job, rc
+
+
+def _read_job(fd):
+    data = b""
+    while not data.endswith(END):
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return None
+        data += chunk
+    return [f.decode("utf-8", "surrogateescape") for f in data[:-len(END) + 1].split(b"\0")[:-1]]
+
+
+def _missing_pth_entries():
+    """The directories ``.pth`` files name that ``site`` skipped at start-up (they did not exist)."""
+    import site
+
+    dirs = []
+    try:
+        dirs += site.getsitepackages()
+    except AttributeError:  # a virtualenv's old site.py
+        pass
+    try:
+        dirs.append(site.getusersitepackages())
+    except AttributeError:
+        pass
+    added = []
+    for d in dirs:
+        try:
+            names = sorted(n for n in os.listdir(d) if n.endswith(".pth"))
+        except OSError:
+            continue
+        for name in names:
+            try:
+                with open(os.path.join(d, name), encoding="utf-8", errors="replace") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                line = line.rstrip()
+                if not line or line.startswith("#") or line.startswith(("import ", "import\t")):
+                    continue
+                path = os.path.abspath(os.path.join(d, line))
+                if path not in sys.path and path not in added and os.path.exists(path):
+                    added.append(path)
+    return added
+
+
+def main():
+    job, rc = _prepare()
+    fields = _read_job(job)
+    for name in ("job", "rc", "pid"):
+        try:
+            os.unlink(os.path.join(DIR, name))
+        except OSError:
+            pass
+    try:
+        os.rmdir(DIR)
+    except OSError:
+        pass
+    if not fields or fields[0] != "run":
+        return
+    pid, out_fd, err_fd, cwd, count = int(fields[1]), int(fields[2]), int(fields[3]), fields[4], int(fields[5])
+    args = fields[6:6 + count]
+    env = dict(e.split("=", 1) for e in fields[6 + count:] if "=" in e)
+    if _startup(env) != _startup(os.environ):
+        os.write(rc, b"fallback\n")
+        return
+    try:
+        out = os.open("/proc/%d/fd/%d" % (pid, out_fd), os.O_WRONLY)
+        err = os.open("/proc/%d/fd/%d" % (pid, err_fd), os.O_WRONLY)
+    except OSError:
+        os.write(rc, b"fallback\n")
+        return
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    for fd in (null, out, err, job):
+        os.close(fd)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+
+    import atexit
+    import importlib
+    import signal
+
+    state = {"code": 1}
+
+    def report():  # registered first, so it runs last of the exit handlers
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001
+                pass
+        os.write(rc, ("%d\n" % state["code"]).encode())
+
+    atexit.register(report)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # bash started this process with SIGINT ignored
+    if hasattr(signal, "SIGQUIT"):
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+    sys.path[0] = cwd  # as `python -m` sets it
+    sys.path.extend(_missing_pth_entries())
+    sys.path_importer_cache.clear()
+    importlib.invalidate_caches()
+    sys.argv = ["-m"] + args  # runpy puts pytest's __main__.py in argv[0]
+    os.write(rc, b"started\n")
+    import runpy
+
+    try:
+        runpy.run_module("pytest", run_name="__main__", alter_sys=True)
+        state["code"] = 0
+    except SystemExit as exc:
+        code = exc.code
+        state["code"] = 0 if code is None else code if isinstance(code, int) else 1
+        raise
+
+
+if __name__ == "__main__":
+    main()
