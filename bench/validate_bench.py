@@ -2,17 +2,21 @@
 same tests directly in an environment container.
 
     python bench/validate_bench.py [--repo PATH --name OWNER/NAME] [--limit N] [--workers W]
-                                   [--reruns R] [--revalidate R2]
+                                   [--reruns R] [--revalidate R2] [--modes warm,fresh]
 
 1. Validation: the whole validate stage on a fresh workspace (environment
    resolved -- the image is built first, outside the timing, when absent --
    every PR's tests before/after its fix ``--reruns`` times, every candidate of
-   every skill scored on its gold answer and a null answer), each run in a new
-   sealed container. Every run it executes is recorded.
+   every skill scored on its gold answer and a null answer), once per
+   ``--modes``: ``warm`` (the default of ``skillforge validate``: warm sealed
+   containers of the environment, reset completely between runs) and
+   ``fresh`` (a new sealed container per run), each in its own workspace.
+   Every run it executes is recorded.
 2. Baseline, measured in this run on this machine: the very same runs (same
-   commits, patches and test selections), each as one ``docker exec`` of the
-   run script in one of ``--workers`` already-running containers of the same
-   environment image -- running the tests and nothing else.
+   commits, patches and test selections, those of the first mode), each as one
+   ``docker exec`` of the run script in one of ``--workers`` already-running
+   containers of the same environment image -- running the tests and nothing
+   else.
 
 Printed: seconds of each, per instance, the ratio (validation / direct),
 instances per hour, and image disk per instance (the env image's own layers
@@ -53,14 +57,16 @@ from skillforge.execution.runner import default_workers  # noqa: E402
 from skillforge.stages.config import ValidateConfig  # noqa: E402
 from skillforge.stages.context import ExecutionContext  # noqa: E402
 from skillforge.stages.validate import run_validation  # noqa: E402
+from skillforge.execution.pool import WarmPool  # noqa: E402
 from skillforge.execution.sandbox import DockerExecutor  # noqa: E402
+from skillforge.stages.context import POOL_IDLE_S  # noqa: E402
 from skillforge.workspace import Workspace  # noqa: E402
 
 SAMPLE_NAME = "skillforge-samples/minicalc"
 
 
-class RecordingExecutor(DockerExecutor):
-    """The Docker executor, remembering every run it executes (cache misses only)."""
+class _Recording:
+    """Remembers every run the executor executes (cache misses only)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -72,6 +78,14 @@ class RecordingExecutor(DockerExecutor):
         with self._rec_lock:
             self.executed.append((environment, spec, result.duration))
         return result
+
+
+class RecordingExecutor(_Recording, DockerExecutor):
+    """A new sealed container per run (``warm_containers: false``)."""
+
+
+class RecordingPool(_Recording, WarmPool):
+    """Warm sealed containers reset between runs (what ``skillforge validate`` uses by default)."""
 
 
 def make_workspace(root: Path, repo: Path | None, name: str | None, limit: int | None) -> tuple[Workspace, str, dict]:
@@ -148,39 +162,51 @@ def main() -> None:
     parser.add_argument("--reruns", type=int, default=3, help="validation reruns (default 3)")
     parser.add_argument("--revalidate", type=int, default=0, metavar="R",
                         help="then re-validate the exported dataset with R reruns and print the flake rate")
+    parser.add_argument("--modes", default="warm,fresh",
+                        help="validation modes to time, comma-separated: warm (the default of skillforge validate: "
+                             "warm containers reset between runs), fresh (a new container per run)")
     parser.add_argument("--recipes-dir", type=Path, default=ROOT / "recipes" / "environments")
     args = parser.parse_args()
 
     settings = Settings.from_env()
     workers = args.workers or default_workers(settings)
     client = docker_client()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     with tempfile.TemporaryDirectory(prefix="skillforge-validate-bench-") as tmp:
         root = Path(tmp)
-        ws, repo, environments = make_workspace(root, args.repo, args.name, args.limit)
-        repos = RepoSet(ws)
-        recorder: list[RecordingExecutor] = []
+        timings: dict[str, tuple[float, list, object, int, int]] = {}
+        for mode in modes:  # each mode validates the same PRs in a workspace of its own (no run cache shared)
+            ws, repo, environments = make_workspace(root / mode, args.repo, args.name, args.limit)
+            repos = RepoSet(ws)
+            recorder: list = []
 
-        def factory(backend: Backend) -> RecordingExecutor:
-            ex = RecordingExecutor(backend.client, backend.settings, backend.ensure,
-                                   lambda r, c: backend.repos(r).archive(c), log_dir=backend.logs_dir)
-            recorder.append(ex)
-            return ex
+            def factory(backend: Backend, mode=mode, recorder=recorder):
+                kind = RecordingPool if mode == "warm" else RecordingExecutor
+                extra = {"size": workers, "idle_timeout": POOL_IDLE_S} if mode == "warm" else {}
+                ex = kind(backend.client, backend.settings, backend.ensure,
+                          lambda r, c: backend.repos(r).archive(c), log_dir=backend.logs_dir, **extra)
+                recorder.append(ex)
+                return ex
 
-        backend = Backend(settings, repos.__getitem__, logs_dir=ws.logs_dir, run_store=ws, client=client,
-                          executor_factory=factory)
-        config = ValidateConfig(workers=workers, reruns=args.reruns,
-                                recipes_dir=str(args.recipes_dir) if args.recipes_dir.is_dir() else None)
-        # the environment image is built (once per repository) before the clock starts
-        with ExecutionContext.open(ws, config, settings, explicit=environments, backend=backend) as ctx:
-            reference = ws.newest_pr(repo).record.merge_commit
-            env = ctx.resolver.resolve(EnvRequest(repo, reference, key=repo,
-                                                  recipe=ctx.resolver.explicit_recipe(repo, reference))).name
-        start = time.perf_counter()
-        summary = run_validation(ws, config, settings=settings, explicit=environments, backend=backend)
-        t_validate = time.perf_counter() - start
-        runs = recorder[0].executed if recorder else []
-        instances = sum(summary.validate.valid.values())
-        processed = instances + sum(summary.validate.invalid.values()) + sum(summary.validate.errors.values())
+            backend = Backend(settings, repos.__getitem__, logs_dir=ws.logs_dir, run_store=ws, client=client,
+                              executor_factory=factory)
+            config = ValidateConfig(workers=workers, reruns=args.reruns, warm_containers=mode == "warm",
+                                    recipes_dir=str(args.recipes_dir) if args.recipes_dir.is_dir() else None)
+            # the environment image is built (once per repository) before the clock starts
+            with ExecutionContext.open(ws, config, settings, explicit=environments, backend=backend) as ctx:
+                reference = ws.newest_pr(repo).record.merge_commit
+                env = ctx.resolver.resolve(EnvRequest(repo, reference, key=repo,
+                                                      recipe=ctx.resolver.explicit_recipe(repo, reference))).name
+            start = time.perf_counter()
+            summary = run_validation(ws, config, settings=settings, explicit=environments, backend=backend)
+            t_validate = time.perf_counter() - start
+            backend.close()
+            runs = recorder[0].executed if recorder else []
+            instances = sum(summary.validate.valid.values())
+            processed = instances + sum(summary.validate.invalid.values()) + sum(summary.validate.errors.values())
+            timings[mode] = (t_validate, runs, summary, instances, processed)
+        first = timings[modes[0]]
+        runs, instances = first[1], first[3]
         t_direct = direct_replay(client, settings, backend, runs, workers)
 
         images = [i for i in list_images(client) if i.tag == backend.ensure(env).image]
@@ -188,20 +214,27 @@ def main() -> None:
         images += [i for i in list_images(client, kind="base") if i.id in base_ids]
         disk = disk_usage(images)
 
+        summary = first[2]
         print(f"repository: {repo}   environment: {env}   workers: {workers}   reruns: {args.reruns}")
         print(f"PRs executed: {summary.facts.prs_executed}, dropped: {sum(summary.facts.prs_dropped.values())}; "
-              f"candidates: {processed} ({instances} valid); container runs: {len(runs)} executed, "
+              f"candidates: {first[4]} ({instances} valid); container runs: {len(runs)} executed, "
               f"{summary.runs_cached} answered from the cache")
-        print(f"{'':32}{'seconds':>10}{'per instance':>14}")
-        print(f"{'direct (docker exec, warm)':32}{t_direct:>10.1f}{t_direct / max(1, instances):>14.2f}")
-        print(f"{'validation (sealed containers)':32}{t_validate:>10.1f}{t_validate / max(1, instances):>14.2f}")
-        print(f"overhead ratio (validation / direct): {t_validate / t_direct:.2f}x")
-        if runs:
-            durations = [d for _e, _s, d in runs]
-            print(f"run duration in validation: median {statistics.median(durations):.2f}s, "
-                  f"max {max(durations):.2f}s")
-        print(f"instances per hour: {instances / t_validate * 3600:.0f} valid "
-              f"({processed / t_validate * 3600:.0f} candidates validated)")
+        print(f"{'':34}{'seconds':>10}{'per instance':>14}{'ratio':>8}")
+        print(f"{'direct (docker exec, warm)':34}{t_direct:>10.1f}{t_direct / max(1, instances):>14.2f}{1:>8.2f}")
+        label = {"warm": "validation (warm sealed, reset)", "fresh": "validation (new sealed per run)"}
+        for mode in modes:
+            t, mruns, _s, minst, _p = timings[mode]
+            print(f"{label[mode]:34}{t:>10.1f}{t / max(1, minst):>14.2f}{t / t_direct:>7.2f}x"
+                  + ("" if minst == instances else f"   ({minst} valid: differs!)"))
+        for mode in modes:
+            mruns = timings[mode][1]
+            if mruns:
+                durations = [d for _e, _s, d in mruns]
+                print(f"run duration in validation ({mode}): median {statistics.median(durations):.2f}s, "
+                      f"max {max(durations):.2f}s, {len(mruns)} runs")
+        t_validate = first[0]
+        print(f"instances per hour ({modes[0]}): {instances / t_validate * 3600:.0f} valid "
+              f"({first[4] / t_validate * 3600:.0f} candidates validated)")
         per = disk / max(1, instances)
         print(f"image disk: {disk / 1e6:.0f} MB (env image's own layers {images[0].own / 1e6:.0f} MB + base "
               f"{(disk - images[0].own) / 1e6:.0f} MB) = {per / 1e6:.1f} MB per instance; one env image serves every "

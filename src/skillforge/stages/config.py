@@ -111,6 +111,9 @@ class ValidateConfig(StageConfig):
                                     "instance)")
     recipes_dir: str | None = Field(default=None, description="per-repository environment recipes (YAML files, "
                                                               "ranges by commit); without one, recipes are inferred")
+    warm_containers: bool = Field(default=True, description="with executor local: run an environment's tests in "
+                                  "warm containers reset completely between runs (the sealed sandbox of a new "
+                                  "container: network off, limits, non-root) instead of a new container per run")
 
     @field_validator("skills")
     @classmethod

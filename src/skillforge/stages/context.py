@@ -11,12 +11,14 @@ from pathlib import Path
 from skillforge.environments import workspace_environments
 from skillforge.environments.resolver import Resolver
 from skillforge.execution.backend import Backend, Environment
-from skillforge.execution.runner import Runner, make_runner
+from skillforge.execution.runner import LocalRunner, Runner, make_runner
 from skillforge.gitio import RepoSet
 from skillforge.schema import EnvRecipe
 from skillforge.settings import Settings
 from skillforge.stages.config import ValidateConfig, resolve_path
 from skillforge.workspace import Workspace
+
+POOL_IDLE_S = 120.0  # a warm container no run has used for this long is removed (eras come and go)
 
 
 def workspace_backend(ws: Workspace, settings: Settings) -> tuple[Backend, RepoSet]:
@@ -41,6 +43,7 @@ class ExecutionContext:
     repos: RepoSet
     runner: Runner
     resolver: Resolver
+    owns_backend: bool = False
 
     @classmethod
     def open(cls, ws: Workspace, config: ValidateConfig, settings: Settings | None = None, *,
@@ -57,14 +60,21 @@ class ExecutionContext:
         locations = {r: loc for r in ws.repos() if (loc := ws.repo_location(r))}
         runner = make_runner(backend, executor=config.executor, workers=config.workers,
                              ray_address=config.ray_address, repo_locations=locations, logs_dir=ws.logs_dir)
+        owned = backend is own_backend
+        if owned and config.warm_containers and isinstance(runner, LocalRunner):
+            # before/after runs, reruns, smoke runs and scores of an environment share its warm containers
+            # (reset between runs); as many per environment as runs go at once, idle ones removed soon
+            backend.use_pool(runner.workers, idle_timeout=POOL_IDLE_S)
         recipes_dir = resolve_path(config.recipes_dir, base)
         resolver = Resolver(ws, backend, repos.__getitem__, runner=runner,
                             recipes_dir=recipes_dir if recipes_dir and recipes_dir.is_dir() else None,
                             explicit=explicit)
-        return cls(ws, config, settings, backend, repos, runner, resolver)
+        return cls(ws, config, settings, backend, repos, runner, resolver, owned)
 
     def close(self) -> None:
         self.runner.close()
+        if self.owns_backend:
+            self.backend.close()  # a warm pool's containers go now, not at exit
 
     def __enter__(self) -> "ExecutionContext":
         return self
