@@ -149,3 +149,52 @@ def test_inferred_recipe_falls_back_is_recorded_and_reused(docker_client, settin
         resolution = ctx.resolver.resolve(request, lambda phase, m: again.append(m))
     assert resolution.name == record["winner"]["name"] and resolution.how == "recorded"
     assert not any("trying inferred recipe" in m for m in again), again
+
+
+@pytest.fixture(scope="module")
+def skipping_repo(tmp_path_factory) -> Path:
+    """The newest PR's only test module skips every test (a tool it needs is not installed)."""
+    repo = tmp_path_factory.mktemp("skipping") / "skippkg"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _write(repo, {"pyproject.toml": PYPROJECT.replace("inferpkg", "skippkg").replace(
+                      ', "skillforge-no-such-package-4711"', ""),
+                  "src/skippkg/__init__.py": "def double(x):\n    return x * 2\n",
+                  "tests/test_basic.py": "from skippkg import double\n\n\ndef test_double():\n"
+                                         "    assert double(2) == 4\n"})
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "initial")
+    _pull(repo, 1, "typing", {
+        "src/skippkg/__init__.py": "def double(x: int) -> int:\n    return x * 2\n",
+        "tests/test_typing.py": "import shutil\n\nimport pytest\n\n\n"
+                                "@pytest.mark.skipif(not shutil.which('no-such-checker'), reason='Requires the checker.')\n"
+                                "def test_types():\n    pass\n",
+    }, "Annotate double")
+    return repo
+
+
+def test_a_smoke_module_whose_tests_all_skip_does_not_fail_the_environment(docker_client, settings, skipping_repo,
+                                                                            tmp_path):
+    from skillforge.mine.local import mine_local
+    from skillforge.stages.analyze import run_analyze
+    from skillforge.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    mine_local(ws, skipping_repo, repo_name="example/skippkg")
+    run_analyze(ws)
+    config = ValidateConfig(workers=1, reruns=1, skills=["localization"])
+    run_validation(ws, config, settings=settings)
+
+    [(_key, record)] = ws.resolutions("example/skippkg").items()
+    assert record["smoke_tests"] == ["tests/test_typing.py"]
+    name = record["winner"]["name"]
+    assert ws.environment(name).status == "ready", record
+    logs = ws.logs_dir / "environments"
+    skipped = (logs / f"{name}-smoke.log").read_text()
+    assert "1 skipped" in skipped and "tests: 0 passed of 1" in skipped
+    # after the module that only skips, the default selection showed the environment working
+    fallback = sorted(p.name for p in logs.glob(f"{name}-smoke*.log"))
+    assert len(fallback) == 2, fallback
+    # the PR's own tests only skip: no FAIL_TO_PASS, an outcome of the PR, not an environment failure
+    [pr] = ws.prs(stage="dropped")
+    assert pr.outcome.triage is Triage.NO_FAIL_TO_PASS, pr.outcome

@@ -24,6 +24,8 @@ repair changed and why each failed is recorded in the workspace
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 import shlex
 from collections.abc import Callable
@@ -132,18 +134,36 @@ def run_env_job(backend: Backend, job: EnvJob) -> EnvOutcome:
             Path(exc.log_path).is_file() else str(exc)
         return EnvOutcome(name, False, outcome=exc.outcome(), log=text)
     first: EnvOutcome | None = None
-    for spec in job.smoke or ():
+    specs = list(job.smoke or ())
+    skipped_only = False
+    while specs:
+        spec = specs.pop(0)
         try:
             result = backend.executor.run(name, spec, log_name=f"environments/{name}-{spec.label}")
         except InfraError as exc:
             return EnvOutcome(name, False, outcome=exc.outcome(f"smoke run: {str(exc).splitlines()[0]}"))
+        if all_skipped(result):
+            # every test skipped itself (a tool it needs is not installed, another platform...): that says
+            # nothing about the environment; the next module, and after the last the default selection
+            skipped_only = True
+            if not specs and spec.tests:
+                specs.append(dataclasses.replace(smoke_spec(job.env.recipe, spec.commit, (), spec.timeout),
+                                                 label="smoke-default"))
+            continue
         verdict = smoke_verdict(result)
         if verdict is None:
             return EnvOutcome(name, True, image=info.image)
         if verdict.triage is not Triage.TIMEOUT:  # a broken environment shows in any module: repair it now
             return EnvOutcome(name, False, outcome=verdict, log=log_text([result]))
         first = first or EnvOutcome(name, False, outcome=verdict, log=log_text([result]))
+    if first is None and skipped_only:
+        return EnvOutcome(name, True, image=info.image)
     return first or EnvOutcome(name, True, image=info.image)
+
+
+def all_skipped(result: RunResult) -> bool:
+    """A run whose tests all ran and every one skipped itself (none failed or errored)."""
+    return result.status == "ok" and bool(result.tests) and all(o == "skipped" for o in result.tests.values())
 
 
 # --------------------------------------------------------------------------- requests
