@@ -76,7 +76,7 @@ def test_the_run_recipe_embeds_the_stage_models(tmp_path: Path):
 
 @pytest.mark.parametrize("text, message", [
     ("name: x\nsources: [{path: r}]\nvalidate: {rerun: 2}\n",
-     "validate.rerun: unknown key; valid keys: executor, ray_address, recipes_dir, reruns, skills, workers"),
+     "validate.rerun: unknown key; valid keys: executor, ray_address, recipes_dir, reruns, skills, warm_containers, workers"),
     ("name: x\nsources: [{path: r}]\nexprot: {}\n", "exprot: unknown key; valid keys: export, filters, mine, "),
     ("name: x\nsources: [{path: r, sample: s}]\n", "a source needs exactly one of"),
     ("name: x\nsources: [{path: r}]\nmine: {since: yesterday}\n", "YYYY-MM-DD"),
