@@ -192,7 +192,8 @@ def main() -> int:
     print(f"pool: utilisation {busy / live if live else 0:.0%} during its rounds, "
           f"run latency p50 {stats['latency_p50_s']:.2f}s "
           f"p95 {stats['latency_p95_s']:.2f}s, mean wait for a container {stats['wait_mean_s']:.2f}s, "
-          f"containers started {stats['containers_started']:.0f}, discarded {stats['containers_discarded']:.0f}")
+          f"containers started {stats['containers_started']:.0f}, discarded {stats['containers_discarded']:.0f}, "
+          f"runs whose pytest was started ahead of them {stats['warm_runs']:.0f} of {stats['runs']:.0f}")
     if pool.discard_reasons:
         print(f"pool discards: {dict(pool.discard_reasons)}")
     for m in (base, pooled):
