@@ -277,11 +277,16 @@ def test_warm_interpreter_is_the_runs_own_and_starts_clean(docker_executor, make
     for spec, warm in zip((pollute, check), results[2:]):
         fresh = docker_executor.run(ENV, spec)
         assert comparable(warm) == comparable(fresh), (warm.output[-2000:], fresh.output[-2000:])
+    # a test that ends its process itself: the run's exit code is that of a new container
+    exits = RunSpec(commit=tiny_repo.c1, tests=("tests/test_exit.py",), patches=(new_file_patch(
+        "tests/test_exit.py", "import os\n\n\ndef test_exit():\n    os._exit(3)\n"),))
+    warm, fresh = pool.run(ENV, exits), docker_executor.run(ENV, exits)
+    assert (warm.status, warm.exit_code) == (fresh.status, fresh.exit_code) and fresh.exit_code == 3, warm.output
     # a script run kills the interpreter waiting for it; the next pytest run starts its own
     script = pool.run(ENV, RunSpec(commit=tiny_repo.c1, script="import os\nprint(sorted(os.listdir('/tmp')))\n"))
     assert ".sf-warm" not in script.output, script.output
     assert pool.run(ENV, check).tests["tests/test_check.py::test_clean"] == "passed"
-    assert pool.stats()["warm_runs"] == 4
+    assert pool.stats()["warm_runs"] == 5
 
 
 def test_timeout_replaces_the_container(make_pool, tiny_repo, docker_client):

@@ -7,8 +7,8 @@ starts, at the end of every reset -- once the container is clean -- one
 interpreter of the environment that does exactly that import and then waits
 for the next run. This file is that interpreter's program (run with
 ``python -c``, so it needs nothing but the environment's own Python, from 3.6
-on). It serves ONE run, as that run's own process, and is killed with it by the
-reset, so nothing of a run can reach the next one (the next run's interpreter is
+on). It serves ONE run (its pytest is a child forked from it) and is killed with
+it by the reset, so nothing of a run can reach the next one (the next run's interpreter is
 started after the reset, from the read-only image).
 
 Protocol (``/tmp/.sf-warm``, made by this process as the run's uid, renamed into
@@ -23,7 +23,9 @@ place once the imports are done, so a run finds it whole or not at all):
   otherwise it kills this process.
 * This process answers on ``rc``: ``fallback`` (nothing was run: the run's
   environment differs in what the interpreter reads at start-up, so the run
-  starts its own ``python``), or ``started`` and, at exit, the exit code. It takes
+  starts its own ``python``), or ``started`` and then the exit status of pytest,
+  which runs in a child forked from this process (so ``os._exit`` and signals are
+  reported as a shell reports them). The child takes
   the run's stdout and stderr (``/proc/<pid>/fd/<n>``), its working
   directory and environment, re-reads the ``.pth`` path entries that did not exist
   when it started (an editable install's ``src`` comes with the run's tree), and
@@ -140,32 +142,36 @@ def main():
     except OSError:
         os.write(rc, b"fallback\n")
         return
+    os.close(job)
+    child = os.fork()
+    if child == 0:
+        os.close(rc)
+        _run_pytest(out, err, cwd, env, args)  # does not return
+    for fd in (out, err):
+        os.close(fd)
+    os.write(rc, b"started\n")
+    _, status = os.waitpid(child, 0)
+    # as a shell reports it: the exit code, or 128 + the signal that ended it
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    os.write(rc, ("%d\n" % code).encode())
+
+
+def _run_pytest(out, err, cwd, env, args):
+    """The run's pytest, in this (forked) process, as ``python -m pytest ARGS`` would run it."""
+    import importlib
+    import runpy
+    import signal
+
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.dup2(out, 1)
     os.dup2(err, 2)
-    for fd in (null, out, err, job):
+    for fd in (null, out, err):
         os.close(fd)
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
-
-    import atexit
-    import importlib
-    import signal
-
-    state = {"code": 1}
-
-    def report():  # registered first, so it runs last of the exit handlers
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001
-                pass
-        os.write(rc, ("%d\n" % state["code"]).encode())
-
-    atexit.register(report)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # bash started this process with SIGINT ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # bash started the parent with SIGINT ignored
     if hasattr(signal, "SIGQUIT"):
         signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     sys.path[0] = cwd  # as `python -m` sets it
@@ -173,17 +179,7 @@ def main():
     sys.path_importer_cache.clear()
     importlib.invalidate_caches()
     sys.argv = ["-m"] + args  # runpy puts pytest's __main__.py in argv[0]
-    os.write(rc, b"started\n")
-    import runpy
-
-    try:
-        runpy.run_module("pytest", run_name="__main__", alter_sys=True)
-        state["code"] = 0
-    except SystemExit as exc:
-        code = exc.code
-        state["code"] = 0 if code is None else code if isinstance(code, int) else 1
-        raise
-
+    runpy.run_module("pytest", run_name="__main__", alter_sys=True)  # raises SystemExit: the interpreter exits
 
 if __name__ == "__main__":
     main()
