@@ -318,3 +318,143 @@ def _editing(pr_id: str):
 
 
 LOC_FIELDS: dict = {"problem_statement": ""}
+
+
+# --------------------------------------------------------------------------- a pool of workers
+
+
+@pytest.fixture(scope="module")
+def reordered(tmp_path_factory) -> Path:
+    """PRs merged out of number order: #5 lands a fix, #3 reverts it, #2 is a change of its own,
+    #1 lands #5's fix again (a near duplicate merged later, with the lower number), #4 is docs."""
+    repo = tmp_path_factory.mktemp("reordered") / "pricing"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _commit(repo, {"pricing.py": PRICING, "tests/test_pricing.py": TESTS}, "initial")
+    fixed = PRICING.replace("return round(amount, 2)", "return float(Decimal(str(amount)).quantize(Decimal(\"0.01\"), ROUND_HALF_UP))")
+    fixed = fixed.replace('__version__ = "1.0.0"\n', '__version__ = "1.0.0"\n\nfrom decimal import ROUND_HALF_UP, Decimal\n')
+    tests_fixed = TESTS + "\n\ndef test_rounded_half_up():\n    from pricing import rounded\n    assert rounded(2.675) == 2.68\n"
+    _commit(repo, {"pricing.py": fixed, "tests/test_pricing.py": tests_fixed}, "Round half up (#5)")
+    _commit(repo, {"pricing.py": PRICING}, "Revert rounding (#3)")
+    zero = PRICING.replace('RATES = {"standard": 0.2, "reduced": 0.05}', 'RATES = {"standard": 0.2, "reduced": 0.05, "zero": 0.0}')
+    _commit(repo, {"pricing.py": zero, "tests/test_pricing.py": tests_fixed + "\n\ndef test_zero():\n    assert gross(3, 'zero') == 3\n"}, "Zero rate (#2)")
+    refixed = fixed.replace('RATES = {"standard": 0.2, "reduced": 0.05}', 'RATES = {"standard": 0.2, "reduced": 0.05, "zero": 0.0}')
+    _commit(repo, {"pricing.py": refixed, "tests/test_pricing.py": tests_fixed + "\n\ndef test_zero():\n    assert gross(3, 'zero') == 3.0\n"}, "Reland rounding (#1)")
+    _commit(repo, {"docs/index.rst": "Pricing\n=======\n"}, "Docs (#4)")
+    _commit(repo, {"pricing.py": refixed.replace('"""Net plus tax."""', '"""Net plus its tax."""'),
+                   "tests/test_pricing.py": tests_fixed + "\n\ndef test_zero():\n    assert gross(3, 'zero') == 3.0\n\n"}, "Docs of gross (#6)")
+    return repo
+
+
+def _rows(ws: Workspace) -> dict[str, tuple]:
+    """What the stage stores of each PR: its record, stage, outcome (triage, message, log, details) and analysis."""
+    return {r.pr_id: (r._record, r.stage, r.outcome.triage if r.outcome else None, r.outcome.message if r.outcome else "",
+                      r.outcome.log if r.outcome else None, r.outcome.details if r.outcome else None, r._analysis)
+            for r in ws.prs()}
+
+
+def test_a_pool_of_workers_stores_what_one_worker_stores(reordered, tmp_path, monkeypatch):
+    """PRs analysed in history order by two workers are stored as one worker serving them in number order
+    stores them: the same rows, byte for byte; of a near-duplicate pair merged out of number order, the PR
+    with the lower number is kept."""
+    from skillforge.analyze.budget import Budget
+    from skillforge.stages import analyze
+
+    pools = []
+
+    class Recorded(analyze.BudgetPool):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(analyze, "BudgetPool", Recorded)
+    decon = tmp_path / "list.txt"
+    decon.write_text("acme__pricing-4\n")
+    out = {}
+    for workers in (1, 2):
+        ws = Workspace(tmp_path / f"ws{workers}")
+        mine_local(ws, reordered, repo_name="acme/pricing")
+        seen: list[str] = []
+        summary = analyze.run(ws, Filters(decontaminate=str(decon)), lambda phase, pr_id: seen.append(pr_id),
+                              budget=Budget(seconds=120, memory=1 << 30), workers=workers)
+        assert seen == [f"acme__pricing-{n}" for n in range(1, 7)]  # stored in number order
+        out[workers] = (_rows(ws), summary)
+        ws.close()
+    assert len(pools) == 1 and pools[0].started == 2  # one worker: no pool; two: both worked
+    assert out[2][0] == out[1][0]
+    assert out[2][1] == out[1][1]
+    rows, summary = out[2]
+    assert {pr_id: row[1:4] for pr_id, row in rows.items()} == {
+        "acme__pricing-1": ("analyzed", None, ""),
+        "acme__pricing-2": ("analyzed", None, ""),
+        "acme__pricing-3": ("dropped", Triage.NO_TEST_CHANGE, "no test change"),
+        "acme__pricing-4": ("dropped", Triage.DECONTAMINATED, f"decontaminated (listed in {decon})"),
+        "acme__pricing-5": ("dropped", Triage.NEAR_DUPLICATE, "near-duplicate of acme__pricing-1"),
+        "acme__pricing-6": ("dropped", Triage.TRIVIAL, "trivial change"),
+    }
+    assert summary.near_duplicates == {"acme__pricing-5": "acme__pricing-1"}
+
+
+def test_history_order_follows_the_first_parent_history(reordered, tmp_path):
+    from skillforge.stages import analyze
+
+    ws = _mine(tmp_path, reordered)
+    prs = [r.record for r in ws.prs()]
+    positions = {"acme/pricing": analyze._history_positions(ws.repo_location("acme/pricing"))}
+    assert [p.number for p in analyze._history_order(prs, positions)] == [5, 3, 2, 1, 4, 6]
+    assert [p.number for p in analyze._history_order(prs, {})] == [1, 2, 3, 4, 5, 6]  # same date: by number
+    assert analyze._history_positions(str(tmp_path / "nowhere")) == {}
+
+
+def test_an_interrupted_pool_leaves_no_process_behind(reordered, tmp_path):
+    """Ctrl-C while the pool works: the stage stops, its workers (and their git processes) are gone."""
+    import time
+
+    from skillforge.analyze.budget import Budget
+    from skillforge.stages import analyze
+
+    ws = _mine(tmp_path, reordered)
+    before = _children()  # (processes earlier tests left are not this run's)
+
+    def interrupt(phase, pr_id):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        analyze.run(ws, Filters(), interrupt, budget=Budget(seconds=120, memory=1 << 30), workers=2)
+    assert set(_children()) <= set(before)
+    deadline = time.monotonic() + 10
+    while _in_repo(reordered) and time.monotonic() < deadline:  # git cat-file ends when its worker's pipe does
+        time.sleep(0.1)
+    assert _in_repo(reordered) == []
+    assert {r.stage for r in ws.prs()} == {"mined", "analyzed"}  # PR 1 stored, the others left as they were
+    assert ws.pr("acme__pricing-1").stage == "analyzed"
+
+
+def _children() -> list[int]:
+    import os
+
+    me, out = os.getpid(), []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me and fields[0] != "Z":
+                out.append(int(pid))
+    return out
+
+
+def _in_repo(repo: Path) -> list[int]:
+    import os
+
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.readlink(f"/proc/{pid}/cwd").startswith(str(repo)):
+                    out.append(int(pid))
+            except OSError:
+                continue
+    return out

@@ -136,14 +136,15 @@ def _encode(text: str) -> bytes:
 
 
 class _Parsed:
-    """A parsed file and (on first use) its entities."""
+    """A parsed file (and its source) and (on first use) its entities."""
 
-    __slots__ = ("_entities", "deep", "find", "tree")
+    __slots__ = ("_entities", "data", "deep", "find", "tree")
 
-    def __init__(self, tree, find, deep: bool = False) -> None:
+    def __init__(self, tree, find, deep: bool = False, data: bytes | None = None) -> None:
         self.tree = tree
         self.find = find
         self.deep = deep  # too deep to parse whole: the tree has its deepest bodies blanked
+        self.data = data
         self._entities = None
 
     @property
@@ -157,7 +158,14 @@ class _ParseCache:
     """Parsed files by language and content: in a history, one PR's new side is
     the next PR's old side, so each version of a file is parsed once. At most
     ``size`` files and ``max_bytes`` of source are kept (a syntax tree takes tens
-    of times its source): a file over a quarter of that is parsed, never kept."""
+    of times its source): a file over a quarter of that is parsed, never kept.
+
+    A version never seen is parsed incrementally from one that was: the new side
+    from the old side's tree and the diff's hunks; an old side (its file changed
+    since by commits no PR analysed here holds) from the last kept version of
+    the same path, edited where the two texts differ (their common first and
+    last lines kept). An incremental parse gives the tree a parse from scratch
+    gives (tree-sitter's guarantee), in a fraction of its time."""
 
     def __init__(self, size: int = 96, max_bytes: int = 24 << 20) -> None:
         self.size = size
@@ -165,6 +173,7 @@ class _ParseCache:
         self._items: OrderedDict[tuple[str, bytes], _Parsed] = OrderedDict()
         self._sizes: dict[tuple[str, bytes], int] = {}
         self._bytes = 0
+        self._latest: dict[tuple[str, str], tuple[str, bytes]] = {}  # (language, path) -> its last kept version
         self._lock = threading.Lock()
 
     def get(self, path: str, data: bytes, base: tuple[_Parsed, bytes, FileDiff] | None = None) -> _Parsed:
@@ -176,15 +185,19 @@ class _ParseCache:
             got = self._items.get(key)
             if got is not None:
                 self._items.move_to_end(key)
+                self._latest[(adapter.name, path)] = key
                 return got
+            previous = self._items.get(self._latest.get((adapter.name, path)))  # type: ignore[arg-type]
         find, deep = adapter.entities, adapter is PYTHON and too_deep(data)
         if deep:  # parsed with its deepest bodies blanked, named in pieces
             tree, find = PYTHON.parse(data), (lambda _tree, data=data: PYTHON.entities(data))
         else:
             old_tree = _edited(base, len(data)) if base is not None and not base[0].deep else None
+            if old_tree is None and previous is not None and not previous.deep and previous.data is not None:
+                old_tree = _edited_whole(previous, data)
             parser = adapter.parser()
             tree = parser.parse(data, old_tree) if old_tree is not None else parser.parse(data)
-        got = _Parsed(tree, find, deep)
+        got = _Parsed(tree, find, deep, data)
         if len(data) > self.max_bytes // 4:
             return got
         with self._lock:
@@ -192,9 +205,12 @@ class _ParseCache:
                 self._sizes[key] = len(data)
                 self._bytes += len(data)
             self._items[key] = got
+            self._latest[(adapter.name, path)] = key
             while len(self._items) > self.size or self._bytes > self.max_bytes:
                 old, _ = self._items.popitem(last=False)
                 self._bytes -= self._sizes.pop(old)
+            if len(self._latest) > 4 * self.size:  # paths whose last version is gone
+                self._latest = {p: k for p, k in self._latest.items() if k in self._items}
         return got
 
 
@@ -206,13 +222,64 @@ def _adapter(path: str) -> LanguageAdapter:
     return adapter_for(path) or PYTHON
 
 
-def _line_starts(data: bytes) -> list[int]:
-    starts = [0]
-    at = data.find(b"\n")
-    while at != -1:
-        starts.append(at + 1)
-        at = data.find(b"\n", at + 1)
-    return starts
+def _newlines(data: bytes):
+    """The offsets of the newlines of ``data``, as a numpy array (one vectorised scan: a loop of
+    ``find`` over a long file costs a millisecond)."""
+    import numpy as np
+
+    return np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+
+
+def _common_prefix(a: bytes, b: bytes, limit: int) -> int:
+    """Bytes ``a`` and ``b`` share at their start (at most ``limit``), by halving (each test a memcmp)."""
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _common_suffix(a: bytes, b: bytes, limit: int) -> int:
+    """Bytes ``a`` and ``b`` share at their end (at most ``limit``)."""
+    la, lb = len(a), len(b)
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[la - mid:la - lo] == b[lb - mid:lb - lo]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _point(data: bytes, offset: int) -> tuple[int, int]:
+    return data.count(b"\n", 0, offset), offset - (data.rfind(b"\n", 0, offset) + 1)
+
+
+def _edited_whole(previous: _Parsed, new: bytes):
+    """A copy of the tree of another version of a file with the span where it and ``new``
+    differ recorded as one edit (whole lines: from the first line that differs to the
+    last), ready for an incremental parse of ``new``; None when they are the same."""
+    old = previous.data
+    assert old is not None
+    limit = min(len(old), len(new))
+    head = _common_prefix(old, new, limit)
+    if head == len(old) == len(new):
+        return None
+    start = old.rfind(b"\n", 0, head) + 1  # the start of the line of the first difference
+    tail = _common_suffix(old, new, limit - start)
+    old_end, new_end = len(old) - tail, len(new) - tail
+    if tail and old[old_end - 1:old_end] != b"\n":  # the kept end starts at a line's start
+        nl = old.find(b"\n", old_end)
+        step = len(old) - old_end if nl == -1 else nl + 1 - old_end
+        old_end, new_end = old_end + step, new_end + step
+    tree = previous.tree.copy()
+    tree.edit(start_byte=start, old_end_byte=old_end, new_end_byte=new_end, start_point=_point(old, start),
+              old_end_point=_point(old, old_end), new_end_point=_point(new, new_end))
+    return tree
 
 
 def _edited(base: tuple[_Parsed, bytes, FileDiff], new_size: int):
@@ -224,7 +291,8 @@ def _edited(base: tuple[_Parsed, bytes, FileDiff], new_size: int):
     old_p, old, fd = base
     if fd.binary or not fd.hunks:
         return None
-    starts = _line_starts(old)  # ends with len(old) when the file ends with a newline
+    newlines = _newlines(old)  # line i > 0 starts after newline i - 1; after a final one, at len(old)
+    lines = len(newlines) + 1
     edits = []
     for hunk in reversed(fd.hunks):
         try:
@@ -240,9 +308,10 @@ def _edited(base: tuple[_Parsed, bytes, FileDiff], new_size: int):
             elif ln[:1] in (" ", "+"):
                 new_bytes += len(ln[1:].encode("utf-8", "surrogateescape"))
         row = s - 1 if ls else s
-        if row < 0 or row + ls >= len(starts):
+        if row < 0 or row + ls >= lines:
             return None
-        start, old_end = starts[row], starts[row + ls]
+        start = int(newlines[row - 1]) + 1 if row else 0
+        old_end = int(newlines[row + ls - 1]) + 1 if row + ls else 0
         edits.append(dict(start_byte=start, old_end_byte=old_end, new_end_byte=start + new_bytes,
                           start_point=(row, 0), old_end_point=(row + ls, 0), new_end_point=(row + lt, 0)))
     if len(old) + sum(e["new_end_byte"] - e["old_end_byte"] for e in edits) != new_size:

@@ -407,8 +407,9 @@ def touch_entities(
     order = {e.qualname: (0, e.start_line) for e in reversed(new_ents)}
     for e in reversed(old_ents):
         order.setdefault(e.qualname, (1, e.start_line))
-    added = sorted({e.qualname for e in new_ents} - old_names, key=lambda q: order[q])
-    removed = sorted(old_names - new_names, key=lambda q: order[q])
+    # names defined on one line (`a = b = 1`) in name order: a set's order changes with the hash seed
+    added = sorted({e.qualname for e in new_ents} - old_names, key=lambda q: (order[q], q))
+    removed = sorted(old_names - new_names, key=lambda q: (order[q], q))
     mod = sorted(modified, key=lambda q: order[q])
     return TouchResult(
         modified=[render(path, q) for q in mod],

@@ -23,20 +23,32 @@ with its traceback in ``logs/<pr>/analyze.log``; the other PRs go on.
 Every file of a PR is parsed once; each commit's tree is listed once (the base
 of one PR is usually the merge of the one before: recent trees are kept, in
 the worker, which serves one PR after the other).
+
+PRs are analyzed by a pool of such workers, one per CPU (``workers``, else
+``SKILLFORGE_ANALYZE_WORKERS``; 0 sizes it to the machine, 1 is one worker
+serving the PRs in number order). Each worker takes stretches of PRs in the
+order their merge commits have in the first-parent history, so one PR's base is
+mostly the tree (and its files the versions) the worker just read for the PR
+before. Results are kept until their turn: filters, near-duplicate checks and
+storing go strictly in PR-number order, so the outcomes do not depend on the
+number of workers (the earlier PR of a near-duplicate pair is the one kept).
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from skillforge.gitio import RepoError, open_repo
+from skillforge.gitio import GitError, RepoError, open_repo, run_git
 from skillforge.schema import Analysis, Outcome, PullRecord, Triage
 from skillforge.stages.config import AnalyzeConfig, resolve_path
 from skillforge.workspace import KEPT_STAGES, Workspace
-from skillforge.analyze.budget import Budget, BudgetWorker, OverBudget, TaskError, budget_log
+from skillforge.analyze.budget import Budget, BudgetPool, BudgetWorker, OverBudget, TaskError, budget_log
 from skillforge.analyze.hygiene import Decontamination, NearDuplicates, fingerprint
 
 Progress = Callable[[str, str], None]  # (phase, message)
@@ -195,33 +207,176 @@ def _label_task(analyzer: Analyzer, config: AnalyzeConfig, fingerprints: bool):
     return task
 
 
+def default_workers(budget: Budget | None = None) -> int:
+    """Analysis workers at once: ``SKILLFORGE_ANALYZE_WORKERS`` when set (0: the machine's), else one
+    per CPU this process may use, as far as memory holds one ``budget.memory`` per worker."""
+    try:
+        setting = int(os.environ.get("SKILLFORGE_ANALYZE_WORKERS", "0") or 0)
+    except ValueError:
+        raise ValueError("SKILLFORGE_ANALYZE_WORKERS: a number of workers (0: one per CPU)") from None
+    if setting > 0:
+        return setting
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    memory = budget.memory if budget is not None else 0
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 0
+    if memory > 0 and total > 0:
+        cpus = min(cpus, int(total * 0.75) // memory)
+    return max(1, cpus)
+
+
 def run(ws: Workspace, config: AnalyzeConfig | None = None, progress: Progress = _noop, *,
-        base: Path | None = None, budget: Budget | None = None) -> AnalyzeSummary:
+        base: Path | None = None, budget: Budget | None = None, workers: int | None = None) -> AnalyzeSummary:
     """Analyze every PR still at stage ``mined``; each ends ``analyzed`` or ``dropped`` with its
     outcome. ``base``: the folder a relative ``decontaminate`` path is read from; ``budget``:
-    each PR's time and memory (default: the settings')."""
+    each PR's time and memory (default: the settings'); ``workers``: analysis workers at once
+    (default :func:`default_workers`; 1: one, serving the PRs in number order)."""
     config = config or AnalyzeConfig()
     budget = budget or Budget.from_settings()
+    if workers is None or workers <= 0:
+        workers = default_workers(budget)
     summary = AnalyzeSummary()
     listed = resolve_path(config.decontaminate, base)
     decon = Decontamination.load(listed) if listed else None
     if decon is not None:
         summary.decontamination_listed = len(decon)
         _drop_listed(ws, decon, summary)
-    dups = _kept_index(ws, config.near_duplicate_threshold) if config.near_duplicate_threshold is not None else None
+    near = config.near_duplicate_threshold is not None
     analyzer = Analyzer(ws)
-    worker = BudgetWorker(_label_task(analyzer, config, dups is not None), budget, name="analyze")
+    task = _label_task(analyzer, config, near)
+    pr_ids = [r.pr_id for r in ws.prs(stage="mined")]
+    if hasattr(progress, "total"):  # a display's n/N and ETA
+        progress.total("analyze", len(pr_ids))
     try:
-        pr_ids = [r.pr_id for r in ws.prs(stage="mined")]
-        if hasattr(progress, "total"):  # a display's n/N and ETA
-            progress.total("analyze", len(pr_ids))
-        for pr_id in pr_ids:  # one PR's record in memory at a time
-            _analyze_one(ws, worker, ws.pr(pr_id).record, config, decon, dups, summary)
-            progress("analyze", pr_id)
+        if workers > 1 and len(pr_ids) > 1 and budget.enforced:
+            _run_pool(ws, pr_ids, task, budget, workers, config, decon, summary, progress)
+        else:
+            dups = _kept_index(ws, config.near_duplicate_threshold) if near else None
+            worker = BudgetWorker(task, budget, name="analyze")
+            try:
+                for pr_id in pr_ids:  # one PR's record in memory at a time
+                    _analyze_one(ws, worker, ws.pr(pr_id).record, config, decon, dups, summary)
+                    progress("analyze", pr_id)
+            finally:
+                worker.close()
     finally:
-        worker.close()
         analyzer.close()
     return summary
+
+
+# the PRs whose records the pool reads at once (in number order; their results wait for their turn to be
+# stored): at most this many, of at most this many bytes of patches
+_WINDOW = 1024
+_WINDOW_BYTES = 64 << 20
+_STRETCH = 256  # most PRs a worker takes at once (consecutive in history)
+
+
+def _history_positions(location: str | None) -> dict[str, int]:
+    """Each first-parent commit of a clone's HEAD -> its position, oldest first ({} when unknown)."""
+    if not location:
+        return {}
+    try:
+        proc = run_git(location, "rev-list", "--first-parent", "--reverse", "HEAD", check=False)
+    except (GitError, OSError):  # no git: the order is only a guess for the caches
+        return {}
+    if proc.returncode != 0:
+        return {}
+    return {sha: i for i, sha in enumerate(proc.stdout.split())}
+
+
+def _merge_time(pr: PullRecord) -> float:
+    try:
+        return datetime.fromisoformat(pr.merged_at.replace("Z", "+00:00")).timestamp() if pr.merged_at else math.inf
+    except ValueError:
+        return math.inf
+
+
+def _history_order(prs: list[PullRecord], positions: dict[str, dict[str, int]]) -> list[PullRecord]:
+    """``prs`` in the order of their merge commits in each repository's first-parent history (those
+    not in it after, by merge date), so consecutive PRs share trees and file versions."""
+
+    def key(pr: PullRecord):
+        pos = positions.get(pr.repo, {}).get(pr.merge_commit)
+        return (pr.repo, 0, pos, 0) if pos is not None else (pr.repo, 1, _merge_time(pr), pr.number)
+
+    return sorted(prs, key=key)
+
+
+def _run_pool(ws: Workspace, pr_ids: list[str], task, budget: Budget, workers: int, config: AnalyzeConfig,
+              decon: Decontamination | None, summary: AnalyzeSummary, progress: Progress) -> None:
+    """The PRs analyzed by a :class:`BudgetPool`: windows of ``_WINDOW`` PRs (in number order) are
+    read, ordered by history and handed out in stretches; results are stored in number order (the
+    index of the PRs earlier runs kept is built while the workers start)."""
+    dups: NearDuplicates | None = None
+    records: dict[str, PullRecord] = {}  # read, not stored yet
+    locations: dict[str, str | None] = {}
+    positions: dict[str, dict[str, int]] = {}
+    ready: dict[str, object] = {}  # pr id -> the worker's answer ((labels, partial) or an exception)
+
+    def windows() -> Iterator[list[PullRecord]]:
+        window: list[PullRecord] = []
+        size = 0
+        for pr_id in pr_ids:
+            pr = records[pr_id] = ws.pr(pr_id).record
+            if decon is not None and (pr.repo, pr.number) in decon:
+                ready[pr_id] = None  # dropped in its turn, never analyzed
+                continue
+            if pr.repo not in locations:
+                locations[pr.repo] = ws.repo_location(pr.repo)
+                positions[pr.repo] = _history_positions(locations[pr.repo])
+            window.append(pr)
+            size += len(pr.patch)
+            if len(window) >= _WINDOW or size >= _WINDOW_BYTES:
+                yield window
+                window, size = [], 0
+        if window:
+            yield window
+
+    def stretches() -> Iterator[list[tuple[str, tuple]]]:
+        left = len(pr_ids)  # PRs not handed out yet (the decontaminated among them: a guess's error)
+        for window in windows():
+            window = _history_order(window, positions)
+            while window:  # stretches shrink towards the end, so the workers finish together
+                size = max(1, min(_STRETCH, math.ceil(left / (2 * workers))))
+                stretch, window = window[:size], window[size:]
+                left -= len(stretch)
+                yield [(pr.instance_id, (pr, locations[pr.repo])) for pr in stretch]
+
+    turn = 0
+
+    def store_ready() -> None:
+        nonlocal turn, dups
+        if dups is None and config.near_duplicate_threshold is not None:
+            dups = _kept_index(ws, config.near_duplicate_threshold)
+        while turn < len(pr_ids) and pr_ids[turn] in ready:
+            pr_id = pr_ids[turn]
+            got, pr = ready.pop(pr_id), records.pop(pr_id)
+            turn += 1
+            if got is None:
+                _drop_decontaminated(ws, pr, decon, summary)
+            else:
+                _store(ws, pr, _answer(got), budget, config, dups, summary)
+            progress("analyze", pr_id)
+
+    with BudgetPool(task, budget, workers, name="analyze") as pool:
+        for pr_id, got in pool.run(stretches()):
+            ready[pr_id] = got
+            store_ready()
+        store_ready()  # decontaminated PRs at the end
+    assert turn == len(pr_ids), f"{len(pr_ids) - turn} PRs not analyzed"
+
+
+def _answer(got) -> Callable[[], tuple]:
+    """A pool's answer as :meth:`BudgetWorker.call` gives it: the result, or the exception raised."""
+
+    def call():
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    return call
 
 
 def run_analyze(ws: Workspace, *, filters: AnalyzeConfig | None = None,
@@ -235,23 +390,32 @@ def _drop(ws: Workspace, pr: PullRecord, outcome: Outcome, summary: AnalyzeSumma
     summary.dropped[outcome.triage] += 1
 
 
+def _drop_decontaminated(ws: Workspace, pr: PullRecord, decon: Decontamination, summary: AnalyzeSummary) -> None:
+    ws.set_pr_stage(pr.instance_id, "dropped", outcome=Outcome.failed(Triage.DECONTAMINATED, decon.reason))
+    summary.decontaminated.append(pr.instance_id)
+    summary.dropped[Triage.DECONTAMINATED] += 1
+
+
 def _analyze_one(ws: Workspace, worker: BudgetWorker, pr: PullRecord, config: AnalyzeConfig,
                  decon: Decontamination | None, dups: NearDuplicates | None, summary: AnalyzeSummary) -> None:
     if decon is not None and (pr.repo, pr.number) in decon:
-        ws.set_pr_stage(pr.instance_id, "dropped", outcome=Outcome.failed(Triage.DECONTAMINATED, decon.reason))
-        summary.decontaminated.append(pr.instance_id)
-        summary.dropped[Triage.DECONTAMINATED] += 1
-        return
+        return _drop_decontaminated(ws, pr, decon, summary)
+    _store(ws, pr, lambda: worker.call(pr, ws.repo_location(pr.repo)), worker.budget, config, dups, summary)
+
+
+def _store(ws: Workspace, pr: PullRecord, call: Callable[[], tuple], budget: Budget, config: AnalyzeConfig,
+           dups: NearDuplicates | None, summary: AnalyzeSummary) -> None:
+    """One PR's outcome from its worker's answer (``call()``: its labels, or the exception raised)."""
     try:
-        labels, _ = worker.call(pr, ws.repo_location(pr.repo))
+        labels, _ = call()
     except OverBudget as e:  # too big or too slow to analyze: dropped, the others go on
         log = budget_log(ws.instance_log_dir(pr.instance_id) / "analyze.log", what="analysis",
-                         subject=pr.instance_id, exc=e, budget=worker.budget)
+                         subject=pr.instance_id, exc=e, budget=budget)
         return _drop(ws, pr, Outcome.failed(Triage.OVER_BUDGET, f"analysis {e.message}", log, budget=e.resource,
                                             seconds=round(e.elapsed, 1)), summary)
     except TaskError as e:  # a malformed patch, a bug (a recursion limit...) must not stop the run
         log = budget_log(ws.instance_log_dir(pr.instance_id) / "analyze.log", what="analysis",
-                         subject=pr.instance_id, exc=e, budget=worker.budget)
+                         subject=pr.instance_id, exc=e, budget=budget)
         return _drop(ws, pr, Outcome.failed(Triage.ANALYSIS_ERROR, f"{e.type_name}: {e.message}", log), summary)
     if labels.unavailable is not None:
         return _drop(ws, pr, Outcome.failed(Triage.UNAVAILABLE, labels.unavailable), summary)

@@ -1,0 +1,103 @@
+"""The parse cache: a version of a file never seen is parsed incrementally from another version of the
+same path (the span where they differ as one edit), and that gives the tree -- and the entities -- a parse
+from scratch gives; newlines are where a scan finds them."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+
+import pytest
+
+from skillforge.analyze import _ParseCache, _edited_whole, _newlines, _Parsed
+from skillforge.analyze.lang import adapter_for
+
+
+def _load_builder():
+    path = Path(__file__).resolve().parent / "build_fixtures.py"
+    spec = importlib.util.spec_from_file_location("skillforge_analyze_build_fixtures_parse_cache", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+builder = _load_builder()
+
+SOURCES = sorted({(path, data) for case in builder.cases() for side in ("before", "after")
+                  if (case / side).is_dir()
+                  for path, data in builder.tree_files(case / side).items()
+                  if adapter_for(path) is not None and data.strip()}, key=lambda x: (x[0], len(x[1])))
+
+
+def test_newlines():
+    rng = random.Random(7)
+    texts = [b"", b"\n", b"a", b"a\n", b"\n\n", b"ab\ncd", b"ab\r\ncd\n", "é\nü\n".encode()]
+    texts += [bytes(rng.choice(b"ab\n") for _ in range(rng.randint(0, 60))) for _ in range(500)]
+    for text in texts:
+        assert _newlines(text).tolist() == [i for i, c in enumerate(text) if c == 10], text
+
+
+def _edits(data: bytes, rng: random.Random) -> list[bytes]:
+    """Other versions of a file: lines inserted, removed, changed (whole or in part), at its start, its
+    end, in its middle; its final newline dropped or added; everything replaced."""
+    lines = data.split(b"\n")
+    out = []
+    for _ in range(6):
+        ls = list(lines)
+        i = rng.randrange(len(ls))
+        what = rng.choice(("insert", "remove", "change", "partial"))
+        if what == "insert":
+            ls[i:i] = [b"x = %d" % rng.randrange(100), b""]
+        elif what == "remove":
+            del ls[i:i + rng.randint(1, 5)]
+        elif what == "change":
+            ls[i] = b"def f%d():\n    return %d" % (i, i)
+        else:
+            ls[i] = ls[i][: len(ls[i]) // 2] + b"  # edited"
+        out.append(b"\n".join(ls))
+    out += [b"import os\n" + data, data + b"\nVALUE = 1\n", data.rstrip(b"\n"), data + b"\n",
+            data.replace(b"def ", b"def  ", 1), b"Y = 2\n", b""]
+    return [o for o in out if o != data]
+
+
+@pytest.mark.parametrize("path,data", SOURCES, ids=[f"{p}-{len(d)}" for p, d in SOURCES])
+def test_incremental_from_another_version_equals_a_parse_from_scratch(path, data):
+    adapter = adapter_for(path)
+    parser = adapter.parser()
+    previous = _Parsed(parser.parse(data), adapter.entities, data=data)
+    rng = random.Random(path)
+    for new in _edits(data, rng):
+        edited = _edited_whole(previous, new)
+        assert edited is not None
+        incremental, full = parser.parse(new, edited), parser.parse(new)
+        assert str(incremental.root_node) == str(full.root_node)
+        assert (incremental.root_node.start_point, incremental.root_node.end_point) == \
+            (full.root_node.start_point, full.root_node.end_point)
+        assert adapter.entities(incremental) == adapter.entities(full)
+    assert _edited_whole(previous, data) is None  # the same text: nothing to edit
+
+
+def test_an_unseen_version_is_parsed_from_the_last_version_of_its_path(monkeypatch):
+    import skillforge.analyze as analyze
+
+    path, data = next((p, d) for p, d in SOURCES if p.endswith(".py") and d.count(b"\n") > 20)
+    calls = []
+    real = analyze._edited_whole
+
+    def counted(previous, new):
+        calls.append(previous.data)
+        return real(previous, new)
+
+    monkeypatch.setattr(analyze, "_edited_whole", counted)
+    cache = _ParseCache()
+    first = cache.get(path, data)
+    assert calls == []  # nothing to start from
+    newer = data + b"\n\ndef added():\n    return 1\n"
+    got = cache.get(path, newer)
+    assert calls == [data]
+    adapter = adapter_for(path)
+    assert got.entities == adapter.entities(adapter.parser().parse(newer))
+    assert cache.get(path, data) is first and calls == [data]  # seen: the cache's
+    cache.get("other/" + path, newer + b"# elsewhere\n")  # another path: from scratch
+    assert calls == [data]
