@@ -372,6 +372,20 @@ def test_idle_containers_are_evicted(make_pool, tiny_repo, docker_client):
     assert (stats["containers_started"], stats["containers_evicted"], stats["containers_discarded"]) == (2, 1, 0)
 
 
+def test_idle_containers_over_the_cap_go_longest_idle_first(make_pool, tiny_repo, docker_client):
+    pool = make_pool(1, max_idle=1)
+    spec = RunSpec(commit=tiny_repo.c1, script="print(1)\n")
+    pool.run(ENV, spec)
+    [first] = pool.containers()
+    pool.run(PRE_TEST_FAILS, RunSpec(commit=tiny_repo.c1))  # another environment: its container stays idle
+    [second] = pool.containers()
+    assert second != first and first not in [c["Id"] for c in pool_containers(docker_client, pool)]
+    assert pool.run(ENV, spec).exit_code == 0  # a new container for the environment whose one went
+    assert len(pool.containers()) == 1
+    stats = pool.stats()
+    assert (stats["containers_started"], stats["containers_evicted"], stats["containers_discarded"]) == (3, 2, 0)
+
+
 def test_leftovers_of_dead_owners_are_removed(make_pool, tiny_repo, docker_client):
     dead = subprocess.Popen(["true"])
     dead.wait()

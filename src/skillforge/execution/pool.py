@@ -249,13 +249,17 @@ class WarmPool(DockerExecutor):
 
     def __init__(self, client, settings: Settings, environments: Mapping[str, EnvInfo] | Callable[[str], EnvInfo],
                  source_provider: SourceProvider, *, size: int = 4, acquire_timeout: float = 1800.0,
-                 idle_timeout: float | None = 600.0, log_dir: str | Path | None = None, warm: bool = True, **kwargs):
+                 idle_timeout: float | None = 600.0, max_idle: int | None = None, log_dir: str | Path | None = None,
+                 warm: bool = True, **kwargs):
         super().__init__(client, settings, environments, source_provider, log_dir=log_dir, **kwargs)
         if size < 1:
             raise ValueError(f"pool size must be at least 1, not {size}")
         self.size = size
         self.acquire_timeout = acquire_timeout
         self.idle_timeout = idle_timeout  # an idle container is removed after this many seconds
+        # idle containers kept over all environments (each holds a warm interpreter): beyond it, the one
+        # idle longest goes (a validation walks through many eras, each its own environment)
+        self.max_idle = max_idle
         self.warm = warm  # start pytest ahead of each run (execution.warm) where the test command allows
         self.id = uuid.uuid4().hex[:12]
         self._owner = owner()
@@ -424,7 +428,10 @@ class WarmPool(DockerExecutor):
             if keep is True and alive and not self._closed:
                 warm.idle_since = time.monotonic()
                 slots.idle.append(warm)
+                surplus = self._surplus_idle()
                 self._cond.notify_all()
+                for old in surplus:
+                    self._remove_quietly(old.container)
                 return
             slots.live -= 1
             if alive:
@@ -434,6 +441,21 @@ class WarmPool(DockerExecutor):
                 self.discard_reasons[keep if isinstance(keep, str) else "closed"] += 1
             self._cond.notify_all()
         self._remove_quietly(warm.container)
+
+    def _surplus_idle(self) -> list[_Warm]:
+        """Takes out the idle containers over ``max_idle``, the longest idle first (the lock is held)."""
+        if self.max_idle is None:
+            return []
+        idle = sorted((w for slots in self._slots.values() for w in slots.idle), key=lambda w: w.idle_since)
+        surplus = idle[:max(0, len(idle) - self.max_idle)]
+        now = time.monotonic()
+        for warm in surplus:
+            self._slots[warm.environment].idle.remove(warm)
+            self._slots[warm.environment].live -= 1
+            if self._all.pop(warm.container.id, None) is not None:
+                self._container_s += now - warm.born
+                self._counts["evicted"] += 1
+        return surplus
 
     def _evict_idle(self) -> None:
         """Removes containers idle for longer than ``idle_timeout`` (environments no longer scored)."""

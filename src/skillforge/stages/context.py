@@ -64,7 +64,7 @@ class ExecutionContext:
         if owned and config.warm_containers and isinstance(runner, LocalRunner):
             # before/after runs, reruns, smoke runs and scores of an environment share its warm containers
             # (reset between runs); as many per environment as runs go at once, idle ones removed soon
-            backend.use_pool(runner.workers, idle_timeout=POOL_IDLE_S)
+            backend.use_pool(runner.workers, idle_timeout=POOL_IDLE_S, max_idle=2 * runner.workers)
         recipes_dir = resolve_path(config.recipes_dir, base)
         resolver = Resolver(ws, backend, repos.__getitem__, runner=runner,
                             recipes_dir=recipes_dir if recipes_dir and recipes_dir.is_dir() else None,
