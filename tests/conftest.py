@@ -293,3 +293,27 @@ def installed_skillforge(tmp_path_factory) -> Installed:
                            capture_output=True, text=True, cwd=work, check=True, env=clean).stdout.split()
     assert where[0].startswith(str(env)) and where[1].startswith(str(env)), where  # the wheel, not the checkout
     return Installed(env / "bin" / "skillforge", clean)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _child_pids() -> list[int]:
+    """Live (not zombie) child processes of this test process."""
+    me, out = os.getpid(), []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me and fields[0] != "Z":
+                out.append(int(pid))
+    return out
+
+
+@pytest.fixture
+def child_pids():
+    """``child_pids()``: the live child processes of this test process, now."""
+    return _child_pids

@@ -90,6 +90,7 @@ class Settings:
     # 0 turns a limit off
     pr_timeout: int = 120  # seconds one PR's analysis, or one PR's candidate building, may take
     pr_memory: str = "1g"  # memory one PR's analysis or candidate building may add (2g, 512m, ...)
+    analyze_workers: int = 0  # analysis worker processes at once; 0: one per CPU, as far as memory holds
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -170,6 +171,19 @@ def parse_base_images(text: str) -> dict[str, str]:
             raise ValueError(f"SKILLFORGE_BASE_IMAGES: {item.strip()!r} is not VERSION=IMAGE (e.g. 3.7=python:3.7-slim)")
         out[version] = image
     return out
+
+def machine_slots(memory_each: int = 0) -> int:
+    """How many jobs this machine runs at once: one per CPU this process may use, as far as memory
+    holds ``memory_each`` bytes per job (a quarter kept for the host)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 0
+    if memory_each > 0 and total > 0:
+        cpus = min(cpus, int(total * 0.75) // memory_each)
+    return max(1, cpus)
+
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*")
 

@@ -49,24 +49,10 @@ def _run(pool: BudgetPool, stretches) -> dict:
     return got
 
 
-def _pids() -> list[int]:
-    me, out = os.getpid(), []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == me and fields[0] != "Z":
-                out.append(int(pid))
-    return out
-
-
-def test_every_task_once_each_stretch_in_order_by_one_worker():
+def test_every_task_once_each_stretch_in_order_by_one_worker(child_pids):
     stretches = [[f"t{s}.{i}" for i in range(6)] for s in range(5)]
     order: list[str] = []
-    before = _pids()  # (processes earlier tests left are not this pool's)
+    before = child_pids()  # (processes earlier tests left are not this pool's)
     with BudgetPool(handler, Budget(seconds=60, memory=512 * MIB), workers=2) as pool:
         got = {}
         for key, answer in pool.run([(k, (k,)) for k in stretch] for stretch in stretches):
@@ -79,7 +65,7 @@ def test_every_task_once_each_stretch_in_order_by_one_worker():
         assert len(pids) == 1  # a stretch is one worker's
         assert [k for k in order if k in stretch] == stretch  # in its order
     assert all(got[k][1] == [] for k in got)
-    assert set(_pids()) <= set(before)
+    assert set(child_pids()) <= set(before)
 
 
 def test_a_task_over_its_time_budget_is_stopped_and_the_tasks_behind_it_run():
@@ -141,13 +127,13 @@ def test_tasks_and_results_larger_than_a_pipe_do_not_block():
     assert all(v[0][1] == big for v in got.values())
 
 
-def test_leaving_early_kills_the_workers():
-    before = _pids()
+def test_leaving_early_kills_the_workers(child_pids):
+    before = child_pids()
     with pytest.raises(KeyboardInterrupt):
         with BudgetPool(handler, Budget(seconds=60, memory=512 * MIB), workers=2) as pool:
             for _key, _answer in pool.run([[(f"a{i}", (f"a{i}",)) for i in range(20)], [("sleep", ("sleep",))]]):
                 raise KeyboardInterrupt
-    assert set(_pids()) <= set(before)
+    assert set(child_pids()) <= set(before)
 
 
 def test_a_pool_needs_an_enforced_budget():

@@ -29,14 +29,6 @@ REPO = "acme/widgets"
 SHARED = ("number", "title", "base_commit", "merge_commit", "patch", "merge_style")
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    for key in ("GITHUB_TOKEN", "GH_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """One 120-PR history shared by the tests that do not change it."""

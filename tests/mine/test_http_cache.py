@@ -29,14 +29,6 @@ FAST = RetryPolicy(attempts=3, backoff=0.05, max_backoff=0.2, secondary_wait=1.0
 REPO = "acme/widgets"
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    for key in ("GITHUB_TOKEN", "GH_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     return gr.build_world(tmp_path_factory.mktemp("remote"), n_prs=30)

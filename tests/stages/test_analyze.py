@@ -406,7 +406,7 @@ def test_history_order_follows_the_first_parent_history(reordered, tmp_path):
     assert analyze._history_positions(str(tmp_path / "nowhere")) == {}
 
 
-def test_an_interrupted_pool_leaves_no_process_behind(reordered, tmp_path):
+def test_an_interrupted_pool_leaves_no_process_behind(reordered, tmp_path, child_pids):
     """Ctrl-C while the pool works: the stage stops, its workers (and their git processes) are gone."""
     import time
 
@@ -414,36 +414,20 @@ def test_an_interrupted_pool_leaves_no_process_behind(reordered, tmp_path):
     from skillforge.stages import analyze
 
     ws = _mine(tmp_path, reordered)
-    before = _children()  # (processes earlier tests left are not this run's)
+    before = child_pids()  # (processes earlier tests left are not this run's)
 
     def interrupt(phase, pr_id):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         analyze.run(ws, Filters(), interrupt, budget=Budget(seconds=120, memory=1 << 30), workers=2)
-    assert set(_children()) <= set(before)
+    assert set(child_pids()) <= set(before)
     deadline = time.monotonic() + 10
     while _in_repo(reordered) and time.monotonic() < deadline:  # git cat-file ends when its worker's pipe does
         time.sleep(0.1)
     assert _in_repo(reordered) == []
     assert {r.stage for r in ws.prs()} == {"mined", "analyzed"}  # PR 1 stored, the others left as they were
     assert ws.pr("acme__pricing-1").stage == "analyzed"
-
-
-def _children() -> list[int]:
-    import os
-
-    me, out = os.getpid(), []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == me and fields[0] != "Z":
-                out.append(int(pid))
-    return out
 
 
 def _in_repo(repo: Path) -> list[int]:

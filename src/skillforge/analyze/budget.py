@@ -238,6 +238,18 @@ def _worker_main(conn, handler: Callable, budget: Budget, scratch_fd: int, tasks
 # --------------------------------------------------------------------------- the stage side
 
 
+def death_message(code: int | None, budget: Budget) -> str:
+    """Why a worker that died mid-task is taken to have run out of memory (its exit code or signal)."""
+    if code is not None and code < 0:
+        try:
+            how = signal.Signals(-code).name
+        except ValueError:
+            how = f"signal {-code}"
+    else:
+        how = f"exit status {code}"
+    return f"the worker died ({how}); most likely it ran out of its memory budget ({budget.describe('memory')})"
+
+
 @dataclass
 class BudgetWorker:
     """Runs ``handler(*args)`` for each :meth:`call` in a forked worker under ``budget``
@@ -360,15 +372,7 @@ class BudgetWorker:
 
     def _died(self, partial: list, started: float):
         code = self._proc.exitcode if self._proc is not None else None
-        if code is not None and code < 0:
-            try:
-                how = signal.Signals(-code).name
-            except ValueError:
-                how = f"signal {-code}"
-        else:
-            how = f"exit status {code}"
-        raise self._killed("memory", f"the worker died ({how}); most likely it ran out of its memory budget "
-                                     f"({self.budget.describe('memory')})", partial, started)
+        raise self._killed("memory", death_message(code, self.budget), partial, started)
 
     def _in_process(self, args: tuple) -> tuple[Any, list]:
         partial: list = []
@@ -587,15 +591,7 @@ class BudgetPool:
             slot.unstarted_deaths += 1
             if slot.unstarted_deaths < 2:  # it died between tasks: a fresh one takes them all
                 return self._stop(slot, kill=True)
-        if code is not None and code < 0:
-            try:
-                how = signal.Signals(-code).name
-            except ValueError:
-                how = f"signal {-code}"
-        else:
-            how = f"exit status {code}"
-        self._blame(slot, "memory", f"the worker died ({how}); most likely it ran out of its memory budget "
-                                    f"({self.budget.describe('memory')})", done)
+        self._blame(slot, "memory", death_message(code, self.budget), done)
 
     def run(self, stretches: Iterable[Iterable[tuple[Any, tuple]]]) -> Iterator[tuple[Any, Any]]:
         """Run every task of ``stretches``; yields ``(key, (result, partial))`` or ``(key, exc)`` as each is done."""

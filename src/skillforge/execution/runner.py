@@ -5,13 +5,12 @@ sends the same functions as Ray tasks across a cluster."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Protocol
 
 from skillforge.execution.backend import Backend, Environment
-from skillforge.settings import Settings, parse_size
+from skillforge.settings import Settings, machine_slots, parse_size
 
 
 class Runner(Protocol):
@@ -54,15 +53,9 @@ class LocalRunner:
 
 
 def default_workers(settings: Settings | None = None) -> int:
-    """Test containers at once on this machine: one per CPU, as far as memory
-    holds one ``mem_limit`` per container (plus a quarter for the host)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return max(1, cpus)
-    limit = parse_size((settings or Settings()).mem_limit, default=2 << 30)
-    return max(1, min(cpus, int(total * 0.75) // limit))
+    """Test containers at once on this machine: one per CPU, as far as memory holds one
+    ``mem_limit`` per container (plus a quarter for the host)."""
+    return machine_slots(parse_size((settings or Settings()).mem_limit, default=2 << 30))
 
 
 def make_runner(backend: Backend, *, executor: str = "local", workers: int = 0, ray_address: str | None = None,

@@ -37,7 +37,6 @@ number of workers (the earlier PR of a near-duplicate pair is the one kept).
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from pathlib import Path
 
 from skillforge.gitio import GitError, RepoError, open_repo, run_git
 from skillforge.schema import Analysis, Outcome, PullRecord, Triage
+from skillforge.settings import Settings, machine_slots
 from skillforge.stages.config import AnalyzeConfig, resolve_path
 from skillforge.workspace import KEPT_STAGES, Workspace
 from skillforge.analyze.budget import Budget, BudgetPool, BudgetWorker, OverBudget, TaskError, budget_log
@@ -208,23 +208,10 @@ def _label_task(analyzer: Analyzer, config: AnalyzeConfig, fingerprints: bool):
 
 
 def default_workers(budget: Budget | None = None) -> int:
-    """Analysis workers at once: ``SKILLFORGE_ANALYZE_WORKERS`` when set (0: the machine's), else one
-    per CPU this process may use, as far as memory holds one ``budget.memory`` per worker."""
-    try:
-        setting = int(os.environ.get("SKILLFORGE_ANALYZE_WORKERS", "0") or 0)
-    except ValueError:
-        raise ValueError("SKILLFORGE_ANALYZE_WORKERS: a number of workers (0: one per CPU)") from None
-    if setting > 0:
-        return setting
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    memory = budget.memory if budget is not None else 0
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        total = 0
-    if memory > 0 and total > 0:
-        cpus = min(cpus, int(total * 0.75) // memory)
-    return max(1, cpus)
+    """Analysis workers at once: ``SKILLFORGE_ANALYZE_WORKERS`` when set above 0, else one per CPU
+    this process may use, as far as memory holds one ``budget.memory`` per worker."""
+    setting = Settings.from_env().analyze_workers
+    return setting if setting > 0 else machine_slots(budget.memory if budget is not None else 0)
 
 
 def run(ws: Workspace, config: AnalyzeConfig | None = None, progress: Progress = _noop, *,
