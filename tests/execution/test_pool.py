@@ -167,7 +167,8 @@ def comparable(result):
     return result.status, result.exit_code, result.tests, result.reason
 
 
-def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, tmp_path):
+@pytest.mark.parametrize("jobs", [True, False], ids=["job-server", "exec-per-run"])
+def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, tmp_path, jobs):
     c1, c2 = tiny_repo.c1, tiny_repo.c2
     cases = [
         (ENV, RunSpec(commit=c1)),                                                   # some pass, some fail
@@ -182,7 +183,7 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
         (ENV, RunSpec(commit=c1, script=PROBE)),
         (PRE_TEST_FAILS, RunSpec(commit=c1)),                                         # pre_test fails
     ]
-    pool = make_pool(2, log_dir=tmp_path)
+    pool = make_pool(2, log_dir=tmp_path, jobs=jobs)
     with ThreadPoolExecutor(max_workers=2) as threads:
         fresh = list(threads.map(lambda case: docker_executor.run(*case), cases))
         warm = list(threads.map(lambda case: pool.run(*case, log_name=f"inst/{case[1].label or 'run'}"), cases))
@@ -201,6 +202,7 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
     stats = pool.stats()
     assert stats["runs"] == len(cases) and stats["containers_started"] <= 4  # the pre_test env has its own
     assert stats["containers_discarded"] == 0 and 0 < stats["utilisation"] <= 1
+    assert all((w.jobs is not None) == jobs for w in pool._all.values()) and stats["jobs_unavailable"] == 0
     assert stats["latency_p50_s"] > 0 and stats["latency_p95_s"] >= stats["latency_p50_s"]
 
 
@@ -287,6 +289,79 @@ def test_warm_interpreter_is_the_runs_own_and_starts_clean(docker_executor, make
     assert ".sf-warm" not in script.output, script.output
     assert pool.run(ENV, check).tests["tests/test_check.py::test_clean"] == "passed"
     assert pool.stats()["warm_runs"] == 5
+
+
+# A run that goes after the job server (execution.jobs): signals every process it sees, reads
+# what /proc shows of the others, tries to trace them, and writes end lines with made-up nonces.
+ATTACK = """\
+import ctypes, os, signal
+me = os.getpid()
+others = []
+for pid in os.listdir("/proc"):
+    if pid.isdigit() and int(pid) != me:
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")[0].decode()
+            uid = int(next(l for l in open(f"/proc/{pid}/status") if l.startswith("Uid:")).split()[1])
+        except OSError:
+            continue
+        if uid != os.getuid():  # the run's own shell is not the target
+            others.append((int(pid), cmd))
+server = [pid for pid, cmd in others if cmd.startswith("python3")]
+print("job server seen", len(server))
+for pid, _cmd in others:
+    for sig in (signal.SIGKILL, signal.SIGSTOP):
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+for pid in server:
+    for what in ("fd/0", "environ", "mem"):
+        try:
+            open(f"/proc/{pid}/{what}", "rb").read(1)
+            print("read", what)
+        except OSError as exc:
+            print("cannot read", what, exc.strerror)
+    libc = ctypes.CDLL(None, use_errno=True)
+    print("ptrace attach", libc.ptrace(16, pid, None, None), os.strerror(ctypes.get_errno()))
+with open("/dev/stdout", "w") as out, open("/dev/stderr", "w") as err:  # reopened, as a run may
+    for nonce in ("0" * 32, "f" * 32):
+        out.write(f"\\n@@SKILLFORGE job {nonce} end 0\\n")
+        err.write(f"@@SKILLFORGE job {nonce} end")
+print("attack done")
+"""
+
+
+def test_a_run_cannot_reach_the_job_server(docker_executor, make_pool, tiny_repo):
+    """The job server is root's: a run can neither signal, stop, trace nor read it, cannot end its
+    own job early with forged end lines, and the next run in the same container is served as a
+    new container's would be."""
+    pool = make_pool(1)
+    attack = pool.run(ENV, RunSpec(commit=tiny_repo.c1, script=ATTACK))
+    assert attack.exit_code == 0 and "attack done" in attack.output, attack.output
+    assert "job server seen 1" in attack.output and "ptrace attach -1 Operation not permitted" in attack.output
+    assert "cannot read fd/0 Permission denied" in attack.output and "\nread " not in attack.output
+    [container] = pool.containers()
+    check = RunSpec(commit=tiny_repo.c1, patches=(tiny_repo.gold,), tests=("tests/test_sub.py::test_sub",))
+    after, fresh = pool.run(ENV, check), docker_executor.run(ENV, check)
+    assert pool.containers() == [container] and comparable(after) == comparable(fresh), after.output[-2000:]
+    assert after.tests == {"tests/test_sub.py::test_sub": "passed"}
+    assert pool.stats()["containers_discarded"] == 0
+
+
+def test_without_a_job_server_each_run_gets_an_exec(docker_executor, make_pool, tiny_repo, monkeypatch):
+    """An image where the job server cannot start (no python3 on its PATH, say): the container
+    serves its runs through an exec each, with the same results."""
+    import skillforge.execution.pool as pool_module
+
+    monkeypatch.setattr(pool_module, "_jobs_source", lambda: "import sys\nsys.exit(3)\n")
+    pool = make_pool(1)
+    spec = RunSpec(commit=tiny_repo.c1, patches=(tiny_repo.gold,), tests=("tests/test_sub.py::test_sub",))
+    results = [pool.run(ENV, spec) for _ in range(2)]
+    fresh = docker_executor.run(ENV, spec)
+    assert [comparable(r) for r in results] == [comparable(fresh)] * 2
+    stats = pool.stats()
+    assert stats["jobs_unavailable"] == 1 and stats["containers_started"] == 1 and stats["warm_runs"] == 1
+    assert all(w.jobs is None for w in pool._all.values())
 
 
 def test_timeout_replaces_the_container(make_pool, tiny_repo, docker_client):

@@ -8,18 +8,24 @@ sealed sandbox of ``DockerExecutor`` (read-only root file system, size-limited
 tmpfs for ``/testbed``, ``/tmp``, ``/home`` and ``/sf/out``, ``/sf`` a volume
 owned by root; network off, uid 1000, all capabilities dropped, no new
 privileges, memory/CPU/pid limits), running ``sleep infinity`` under an init
-as ``nobody`` (which the run's uid cannot signal). A run gives the same
+as root (with a job server, below) or ``nobody``: a user the run's uid cannot
+signal. A run gives the same
 ``RunResult`` as ``DockerExecutor``:
 
 1. check a container out: at most ``size`` runs per environment at once;
    callers wait up to ``acquire_timeout`` seconds, then get an ``InfraError``;
-2. copy the run's files into ``/sf`` (the very files and ``run.sh`` of
-   ``DockerExecutor``; files a previous run had there and this one has not are
-   deleted meanwhile) and execute ``run.sh`` as uid 1000 in one ``docker exec``
-   -- started while the files are copied in, its shell waiting for a line on its
-   stdin (then ``/dev/null``) that comes once they are all in place --,
-   reading its stdout (the protocol: phases, the output directory, the exit
-   code) and stderr (the test output) apart. The timeout is enforced inside the
+2. send the run to the container's job server (``execution.jobs``: one
+   ``docker exec`` as root for all the container's runs, started with it): it
+   puts the run's files in ``/sf`` (the very files and ``run.sh`` of
+   ``DockerExecutor``, and nothing else) and starts the run's shell as uid 1000
+   with the environment and groups of an exec as that user; the client reads
+   its stdout (the protocol: phases, the output directory, the exit code) and
+   stderr (the test output) apart, up to the job server's end lines (marked
+   with a nonce of the run's that the run cannot know). Where the job server
+   cannot start (an image without ``python3``), each run is a ``docker exec``
+   of its own, started while its files are copied in with ``put_archive``. The
+   keeper is then root with the SETUID and SETGID capabilities only (the job
+   server needs them; the run's shell has none). The timeout is enforced inside the
    container by a watchdog (``sleep`` then ``kill -9 -1``, see ``_run_command``)
    and by a client-side guard on top;
 3. reset, in the same shell once ``run.sh`` has ended (its EXIT trap, as uid
@@ -29,8 +35,7 @@ as ``nobody`` (which the run's uid cannot signal). A run gives the same
    holds and report on the protocol stream. The root file system is read-only,
    so nothing else can differ from a fresh container; ``run.sh`` unpacks the
    install products and the run's tree into the empty ``/testbed`` as it does in
-   a fresh container. (One exec per run: an exec costs about as much as the
-   reset itself.)
+   a fresh container.
 
 A container that timed out, ran out of memory, failed in setup or shows any
 anomaly at reset (a process that survives SIGKILL, a path it cannot clear) is
@@ -49,7 +54,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import json
 import re
+import secrets
 import shlex
 import tarfile
 import threading
@@ -62,6 +69,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import docker.errors
+from docker.utils.socket import STDOUT, frames_iter
 import requests.exceptions
 
 from skillforge.settings import Settings
@@ -78,6 +86,7 @@ LABEL_POOL = "pool"
 LABEL_OWNER = "skillforge.owner"
 LABEL_POOL_ID = "skillforge.pool"
 KEEPER_USER = "65534:65534"  # nobody: runs the init and `sleep infinity`; the run's uid cannot signal it
+JOBS_KEEPER_USER = "0:0"  # with a job server: root, with SETUID and SETGID only (``_pool_options``)
 GUARD_S = 30.0  # client-side slack over the in-container timeout
 TIMED_OUT = f"{PROTOCOL} timeout"  # the watchdog's line on the protocol stream
 GO = b"go\n"  # the line a run's shell waits for on its stdin: its files are in place
@@ -115,7 +124,7 @@ def _warm_source() -> str:
 
 
 def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, warm_python: str | None = None,
-                 take_warm: bool = False) -> str:
+                 take_warm: bool = False, handshake: bool = True) -> str:
     """The shell of one run: ``run.sh`` sourced under a watchdog, and the reset
     as its EXIT trap.
 
@@ -145,13 +154,16 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, wa
     importing (the run's setup goes on meanwhile), and removes its folder before it
     runs anything; any other run kills it before it starts. One interpreter per
     run, never shared.
+
+    ``handshake``: wait for ``GO`` on stdin first (an exec started while its files are copied
+    in); the job server (``execution.jobs``) starts the shell once they are in place.
     """
     places = " ".join(shlex.quote(p) for p, _ in roots) + " /dev/shm /dev/mqueue"
     owned = [(p, m) for p, m in roots if m is not None]
     say = f"printf '{PROTOCOL} pool %s\\n' \"$*\" >&3 2>/dev/null"
     lines = [
         # the run's files are in place once this line comes (else: nothing was done); then no stdin
-        "IFS= read -r sf_go && [ \"$sf_go\" = %s ] || exit 97" % GO.decode().strip(),
+        *(["IFS= read -r sf_go && [ \"$sf_go\" = %s ] || exit 97" % GO.decode().strip()] if handshake else []),
         "exec 0</dev/null",
         "unset sf_go",
         # the warm interpreter the last reset started: left to this run's test command, or gone now
@@ -225,6 +237,148 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, wa
 # --------------------------------------------------------------------------- pool state
 
 
+JOBS_READY = f"{PROTOCOL} jobs ready\n".encode()
+JOBS_START_S = 30.0  # how long a container's job server may take to answer
+
+
+def _jobs_source() -> str:
+    """The program of a container's job server (``execution.jobs``)."""
+    from skillforge.execution import jobs
+
+    return Path(jobs.__file__).read_text()
+
+
+class _Until:
+    """The bytes of a stream up to ``marker`` go to ``sink``; what follows the marker is kept
+    in ``after``. A marker split over two chunks is found (the end of a chunk that could begin
+    one is held back until the next)."""
+
+    def __init__(self, marker: bytes, sink):
+        self.marker, self.sink = marker, sink
+        self.carry, self.found, self.after = b"", False, bytearray()
+
+    def feed(self, data: bytes) -> None:
+        if self.found:
+            self.after += data
+            return
+        buf = self.carry + data
+        at = buf.find(self.marker)
+        if at >= 0:
+            self.sink.add(buf[:at])
+            self.carry, self.found = b"", True
+            self.after += buf[at + len(self.marker):]
+            return
+        cut = max(0, len(buf) - len(self.marker) + 1)
+        if cut:
+            self.sink.add(buf[:cut])
+        self.carry = buf[cut:]
+
+    def flush(self) -> None:
+        if self.carry:
+            self.sink.add(self.carry)
+            self.carry = b""
+
+
+class _Job:
+    """One run on a job server: its protocol (stdout) and output (stderr) up to the server's
+    end lines, which carry the job's nonce, and the status it reports."""
+
+    def __init__(self, nonce: str, protocol, output):
+        self.nonce = nonce
+        self.stdout = _Until(f"\n{PROTOCOL} job {nonce} end ".encode(), protocol)
+        self.stderr = _Until(f"{PROTOCOL} job {nonce} end".encode(), output)
+        self.status: int | None = None
+        self.lost: str | None = None  # the server's stream ended before the job did: why
+        self.done = threading.Event()
+
+    def feed(self, stream: int, data: bytes) -> None:
+        (self.stdout if stream == STDOUT else self.stderr).feed(data)
+        if self.status is None and self.stdout.found and b"\n" in self.stdout.after:
+            field, _, rest = bytes(self.stdout.after).partition(b"\n")
+            self.status = int(field) if field.isdigit() else -1
+            self.stdout.after = bytearray(rest)
+        if self.status is not None and self.stderr.found:
+            self.done.set()
+
+    def stray(self) -> int:
+        """Bytes written after the job's end (nothing of a clean run can write then)."""
+        return len(self.stdout.after) + len(self.stderr.after) if self.status is not None else 0
+
+    def end(self, why: str) -> None:
+        if not self.done.is_set():
+            self.stdout.flush()
+            self.stderr.flush()
+            self.lost = why
+            self.done.set()
+
+
+class _JobServer:
+    """The client of a container's job server (``execution.jobs``): one exec, as root, for
+    all the container's runs; a thread hands each frame of its stream to the current job."""
+
+    def __init__(self, api, container_id: str):
+        exec_id = api.exec_create(container_id, ["python3", "-I", "-S", "-c", _jobs_source()], user="0:0",
+                                  workdir="/", stdin=True)["Id"]
+        self.sock = api.exec_start(exec_id, socket=True)
+        for s in (self.sock, getattr(self.sock, "_sock", None)):
+            with contextlib.suppress(Exception):
+                if s is not None and hasattr(s, "settimeout"):
+                    s.settimeout(None)
+        self._lock = threading.Lock()
+        self._job: _Job | None = None
+        self._boot, self._boot_err = bytearray(), bytearray()
+        self.stray = 0
+        self.ended: str | None = None
+        self._settled = threading.Event()  # ready, or ended before it was
+        self.ready = False
+        threading.Thread(target=self._read, name="sf-pool-jobs", daemon=True).start()
+        if not self._settled.wait(JOBS_START_S) or not self.ready:
+            self.close()
+            raise InfraError("the job server did not start: "
+                             f"{(self.ended or 'no answer')} {bytes(self._boot_err[-300:])!r}", triage="sandbox")
+
+    def _read(self) -> None:
+        why = "the job server's stream ended"
+        try:
+            for stream, data in frames_iter(self.sock, tty=False):
+                with self._lock:
+                    job = self._job
+                if job is not None:
+                    job.feed(stream, data)
+                elif self.ready:
+                    self.stray += len(data)
+                elif stream == STDOUT:
+                    self._boot += data
+                    if JOBS_READY in self._boot:
+                        self.stray += len(self._boot) - len(JOBS_READY)
+                        self.ready = True
+                        self._settled.set()
+                else:
+                    self._boot_err += data[-1000:]
+        except Exception as exc:  # noqa: BLE001 - given to the waiting run
+            why = f"lost the job server's stream: {exc}"
+        with self._lock:
+            self.ended, job = why, self._job
+        self._settled.set()
+        if job is not None:
+            job.end(why)
+
+    def submit(self, job: _Job, header: bytes, payload: bytes) -> None:
+        with self._lock:
+            previous = self._job
+            if self.ended:
+                raise InfraError(f"the job server is gone ({self.ended})", triage="sandbox")
+            if self.stray or (previous is not None and previous.stray()):
+                raise InfraError("output came after the end of the previous run", triage="sandbox")
+            self._job = job
+        _send(self.sock, header)
+        _send(self.sock, payload)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.sock.close()
+
+
 @dataclass
 class _Warm:
     container: Any
@@ -235,6 +389,9 @@ class _Warm:
     files: frozenset[str] = frozenset()  # names the last run put under /sf
     idle_since: float = 0.0  # monotonic, while idle
     roots: list[tuple[str, int | None]] = field(default_factory=list)  # tmpfs mounts: (path, mode to restore)
+    jobs: _JobServer | None = None  # its job server (None: a docker exec per run)
+    exec_env: dict[str, str] = field(default_factory=dict)  # what an exec as the sandbox's user gets
+    groups: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -250,7 +407,7 @@ class WarmPool(DockerExecutor):
     def __init__(self, client, settings: Settings, environments: Mapping[str, EnvInfo] | Callable[[str], EnvInfo],
                  source_provider: SourceProvider, *, size: int = 4, acquire_timeout: float = 1800.0,
                  idle_timeout: float | None = 600.0, max_idle: int | None = None, log_dir: str | Path | None = None,
-                 warm: bool = True, **kwargs):
+                 warm: bool = True, jobs: bool = True, **kwargs):
         super().__init__(client, settings, environments, source_provider, log_dir=log_dir, **kwargs)
         if size < 1:
             raise ValueError(f"pool size must be at least 1, not {size}")
@@ -261,6 +418,7 @@ class WarmPool(DockerExecutor):
         # idle longest goes (a validation walks through many eras, each its own environment)
         self.max_idle = max_idle
         self.warm = warm  # start pytest ahead of each run (execution.warm) where the test command allows
+        self.jobs = jobs  # runs go to each container's job server (execution.jobs), not an exec each
         self.id = uuid.uuid4().hex[:12]
         self._owner = owner()
         self._cond = threading.Condition()
@@ -272,6 +430,7 @@ class WarmPool(DockerExecutor):
         self._waits: deque[float] = deque(maxlen=10_000)
         self._counts: Counter = Counter()
         self.discard_reasons: Counter = Counter()
+        self.jobs_unavailable_reason = ""  # why the last container without a job server has none
         self._busy_s = 0.0
         self._container_s = 0.0  # lifetimes of removed containers
         atexit.register(_close_at_exit, weakref.ref(self))
@@ -340,6 +499,7 @@ class WarmPool(DockerExecutor):
                 "infra_errors": float(self._counts["infra_errors"]),
                 "retries": float(self._counts["retries"]),
                 "warm_runs": float(self._counts["warm_runs"]),  # runs whose pytest was started ahead of them
+                "jobs_unavailable": float(self._counts["jobs_unavailable"]),  # containers without a job server
                 "latency_mean_s": sum(lat) / len(lat) if lat else 0.0,
                 "latency_p50_s": _quantile(lat, 0.5),
                 "latency_p95_s": _quantile(lat, 0.95),
@@ -483,6 +643,11 @@ class WarmPool(DockerExecutor):
         if not options.get("read_only"):
             raise InfraError("the warm pool needs the sealed sandbox (read-only root file system)", triage="sandbox")
         options["user"] = KEEPER_USER
+        if self.jobs:
+            # The job server (execution.jobs), root, starts each run's shell as the sandbox's user:
+            # SETUID and SETGID, nothing else. The engine gives an exec capabilities only where the
+            # container's user is root, so the keeper is root too (the run's uid can signal neither).
+            options["user"], options["cap_add"] = JOBS_KEEPER_USER, ["SETUID", "SETGID"]
         return options
 
     def _start(self, environment: str, env: EnvInfo, born: float) -> _Warm:
@@ -506,8 +671,40 @@ class WarmPool(DockerExecutor):
         except BaseException:
             self._remove_quietly(container)
             raise
-        return _Warm(container=container, environment=environment, born=born,
+        warm = _Warm(container=container, environment=environment, born=born,
                      roots=_tmpfs_roots(self._pool_options(env.recipe), self._uid))
+        if self.jobs:
+            try:
+                self._start_jobs(warm)
+            except BaseException:
+                self._remove_quietly(container)
+                raise
+        return warm
+
+    def _start_jobs(self, warm: _Warm) -> None:
+        """Starts the container's job server, with the environment and groups that an exec as
+        the sandbox's user has (its shells get exactly those)."""
+        container = warm.container
+        try:
+            code, out = container.exec_run(["/bin/sh", "-c", "id -G && exec cat /proc/self/environ"],
+                                           user=self.settings.container_user, workdir=TESTBED)
+            if code != 0:
+                raise InfraError(f"cannot read the sandbox user's environment in {container.name}: {out[-300:]!r}",
+                                 triage="sandbox")
+            groups, _, environ = out.partition(b"\n")
+            warm.groups = [int(g) for g in groups.split()]
+            warm.exec_env = dict(e.decode("utf-8", "surrogateescape").split("=", 1)
+                                 for e in environ.split(b"\0") if b"=" in e)
+            warm.exec_env.pop("PWD", None)  # the shell's (bash sets it, as in an exec of its own)
+            try:
+                warm.jobs = _JobServer(self.client.api, container.id)
+            except InfraError as exc:  # e.g. an image without python3 on its PATH: an exec per run
+                with self._cond:
+                    self._counts["jobs_unavailable"] += 1
+                    self.jobs_unavailable_reason = str(exc)[:300]
+        except _ENGINE_ERRORS as exc:
+            raise InfraError(f"Docker engine error starting the job server of {container.name}: {exc}",
+                             triage="sandbox") from exc
 
     @staticmethod
     def _remove_quietly(container) -> None:
@@ -519,57 +716,23 @@ class WarmPool(DockerExecutor):
     def _run_in(self, warm: _Warm, spec: RunSpec, payload: bytes, names: frozenset[str], timeout: int,
                 log_path: Path | None) -> tuple[_Ended, bool | str]:
         """(how the run ended, True to keep the container or why to discard it)."""
-        container, api = warm.container, self.client.api
+        container = warm.container
         where = f"run {spec.label or spec.commit[:12]} in {container.name}"
         warm.runs += 1
-        usage = ""
+        usage, keep = "", True
+        python = warm_python(self.environment(warm.environment).recipe.test_cmd) if self.warm else None
+        protocol, output = _Tail(None), _HeadTail(self.log_cap)
         try:
-            stale = sorted(warm.files - names)
-            # The exec starts while the run's files are copied in (its start-up costs about as much as
-            # the copy): its shell waits for ``GO`` on its stdin before anything else, and gets it
-            # only once /sf holds exactly this run's files; without it (the copy failed: the socket
-            # is closed) the shell exits having done nothing.
-            python = warm_python(self.environment(warm.environment).recipe.test_cmd) if self.warm else None
-            command = _run_command(self._uid, warm.roots, timeout, python, take_warm=spec.script is None)
-            exec_id = api.exec_create(container.id, ["/bin/bash", "--noprofile", "--norc", "-c", command],
-                                      user=self.settings.container_user, workdir=TESTBED, stdin=True)["Id"]
-            protocol, output = _Tail(None), _HeadTail(self.log_cap)
-            sock = api.exec_start(exec_id, socket=True)
-            finished = _pump(sock, protocol, output)
-            try:
-                if stale:  # files of the previous run that this one does not overwrite (root's, like /sf)
-                    # removed while the new files are copied in (other names: the two do not meet)
-                    cleared = _Background(lambda: container.exec_run(
-                        ["rm", "-f", "--", *(f"/sf/{n}" for n in stale)], user="0:0"))
-                    try:
-                        container.put_archive("/sf", payload)
-                    finally:
-                        code, out = cleared.result()
-                    if code != 0:
-                        raise InfraError(f"cannot clear /sf for {where}: {out[-300:]!r}", triage="sandbox")
-                else:
-                    container.put_archive("/sf", payload)
-                warm.files = names
-                _send(sock, GO)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    sock.close()
-                raise
-            started = time.monotonic()
-            guard_fired = not finished.wait(timeout + GUARD_S)
-            code = None
-            while not guard_fired:
-                info = api.exec_inspect(exec_id)
-                if not info.get("Running") and info.get("ExitCode") is not None:
-                    code = int(info["ExitCode"])
-                    break
-                guard_fired = time.monotonic() - started > timeout + GUARD_S
-                time.sleep(0.01)
-            duration = time.monotonic() - started
-            with contextlib.suppress(Exception):
-                sock.close()
-            if finished.error is not None and not guard_fired:
-                raise InfraError(f"lost the output stream of {where}: {finished.error}", triage="sandbox")
+            if warm.jobs is not None:
+                code, guard_fired, lost, duration, stray = self._run_job(
+                    warm, spec, payload, timeout, python, protocol, output)
+                if stray:
+                    keep = f"{stray} bytes of output after the end of the run"
+            else:
+                code, guard_fired, lost, duration = self._run_exec(
+                    warm, spec, payload, names, timeout, python, protocol, output, where)
+            if lost is not None and not guard_fired:
+                raise InfraError(f"lost the output stream of {where}: {lost}", triage="sandbox")
             text = protocol.value().decode("utf-8", "replace")
             if f"{PROTOCOL} warm used" in text:
                 with self._cond:
@@ -587,7 +750,78 @@ class WarmPool(DockerExecutor):
         _phase, outputs, _written = _parse_protocol(text)
         if oom and reset is True:
             reset = "out of memory"
+        if reset is True and keep is not True:
+            reset = keep
         return _Ended(code, timed_out, oom, output.text(), outputs, duration, usage), reset
+
+    def _run_job(self, warm: _Warm, spec: RunSpec, payload: bytes, timeout: int, python: str | None,
+                 protocol: _Tail, output: _HeadTail) -> tuple[int | None, bool, str | None, float, int]:
+        """The run on the container's job server: (exit code, guard fired, why the stream was
+        lost or None, duration, bytes written after its end)."""
+        command = _run_command(self._uid, warm.roots, timeout, python, take_warm=spec.script is None,
+                               handshake=False)
+        uid, gid = (int(x) for x in self.settings.container_user.split(":"))
+        job = _Job(secrets.token_hex(16), protocol, output)
+        header = json.dumps({"nonce": job.nonce, "size": len(payload),
+                             "command": command, "env": warm.exec_env, "cwd": TESTBED, "uid": uid, "gid": gid,
+                             "groups": warm.groups}).encode() + b"\n"
+        started = time.monotonic()
+        warm.jobs.submit(job, header, payload)
+        guard_fired = not job.done.wait(timeout + GUARD_S)
+        duration = time.monotonic() - started
+        return job.status if job.status is not None and job.status >= 0 else None, guard_fired, job.lost, \
+            duration, job.stray()
+
+    def _run_exec(self, warm: _Warm, spec: RunSpec, payload: bytes, names: frozenset[str], timeout: int,
+                  python: str | None, protocol: _Tail, output: _HeadTail, where: str
+                  ) -> tuple[int | None, bool, str | None, float]:
+        """The run in a ``docker exec`` of its own: (exit code, guard fired, why the stream was
+        lost or None, duration)."""
+        container, api = warm.container, self.client.api
+        stale = sorted(warm.files - names)
+        # The exec starts while the run's files are copied in (its start-up costs about as much as
+        # the copy): its shell waits for ``GO`` on its stdin before anything else, and gets it
+        # only once /sf holds exactly this run's files; without it (the copy failed: the socket
+        # is closed) the shell exits having done nothing.
+        command = _run_command(self._uid, warm.roots, timeout, python, take_warm=spec.script is None)
+        exec_id = api.exec_create(container.id, ["/bin/bash", "--noprofile", "--norc", "-c", command],
+                                  user=self.settings.container_user, workdir=TESTBED, stdin=True)["Id"]
+        sock = api.exec_start(exec_id, socket=True)
+        finished = _pump(sock, protocol, output)
+        try:
+            if stale:  # files of the previous run that this one does not overwrite (root's, like /sf)
+                # removed while the new files are copied in (other names: the two do not meet)
+                cleared = _Background(lambda: container.exec_run(
+                    ["rm", "-f", "--", *(f"/sf/{n}" for n in stale)], user="0:0"))
+                try:
+                    container.put_archive("/sf", payload)
+                finally:
+                    code, out = cleared.result()
+                if code != 0:
+                    raise InfraError(f"cannot clear /sf for {where}: {out[-300:]!r}", triage="sandbox")
+            else:
+                container.put_archive("/sf", payload)
+            warm.files = names
+            _send(sock, GO)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                sock.close()
+            raise
+        started = time.monotonic()
+        guard_fired = not finished.wait(timeout + GUARD_S)
+        code = None
+        while not guard_fired:
+            info = api.exec_inspect(exec_id)
+            if not info.get("Running") and info.get("ExitCode") is not None:
+                code = int(info["ExitCode"])
+                break
+            guard_fired = time.monotonic() - started > timeout + GUARD_S
+            time.sleep(0.01)
+        duration = time.monotonic() - started
+        with contextlib.suppress(Exception):
+            sock.close()
+        lost = str(finished.error) if finished.error is not None else None
+        return code, guard_fired, lost, duration
 
     def _usage_at_timeout(self, line: str) -> str:
         """``DockerExecutor._usage``'s note, from the numbers the watchdog read when it fired."""

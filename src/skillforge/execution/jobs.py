@@ -1,0 +1,197 @@
+"""The job server of a warm pool container: one ``docker exec`` for all its runs.
+
+A run in a pooled container used to cost a ``docker exec`` (the engine, runc and
+a new process in the container's namespaces: about 75 ms before the run's shell
+starts) and a ``put_archive`` of its files (the engine unpacks them in a helper
+process of its own: about 70 ms and as much CPU). ``execution.pool`` starts
+this program once per container instead, as root, with ``python3 -I -S`` (the
+image's interpreter, isolated: no site-packages, no ``.pth`` files, no
+environment variables read; only the standard library is imported), and sends
+it each run over its stdin:
+
+* a header line (JSON): ``nonce``, ``size`` (of the payload that follows),
+  ``command`` (the run's shell, ``pool._run_command``), ``env``, ``cwd``,
+  ``uid``, ``gid``, ``groups``;
+* ``size`` bytes: a tar of the run's files for ``/sf`` (``run.sh``, ``src.tar``,
+  patches, ``script.py``).
+
+For each job it replaces the files of ``/sf`` (a root-owned volume the run can
+only read) by the payload's, then forks the run's shell with the uid, gid and
+groups of a ``docker exec`` as the sandbox's user (``setgroups``/``setgid``/
+``setuid`` from root clear every capability: the container is given SETUID and
+SETGID for this and nothing else; with no-new-privileges nothing of the run can
+get them back), default signal dispositions, ``/dev/null`` as stdin, the
+environment such an exec has, and as stdout and stderr two pipes owned by that
+user (as the engine makes an exec's: a run may reopen ``/dev/stdout``), which it
+copies to its own stdout and stderr. When the shell has exited and the pipes are
+closed -- its EXIT trap has reset the container by then -- it writes
+``<PROTOCOL> job <nonce> end`` to stderr and ``\\n<PROTOCOL> job <nonce> end
+<status>`` to stdout, the status as a shell reports it.
+
+Why a run cannot reach it: it runs as root, so the run's uid can neither signal
+it nor trace it nor open its ``/proc`` entries (its stdin, where the next job
+comes from, included), and the nonce -- which only this process and the client
+know -- makes its end lines impossible to forge. Anything a run leaves running
+is the reset's to kill, as before; the client discards a container whose reset
+is not clean or whose streams carry anything after a job's end.
+
+Needs only Python 3.6 and its standard library (the oldest base image).
+"""
+
+import json
+import os
+import select
+import signal
+import sys
+import tarfile
+import time
+
+PROTOCOL = "@@SKILLFORGE"
+SF = "/sf"
+READY = PROTOCOL + " jobs ready\n"
+DRAIN_S = 5.0
+
+
+def _write(fd, data):
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _read_exact(stream, size):
+    parts, left = [], size
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            raise EOFError("the job's payload ended early")
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def _place(payload):
+    """``/sf`` holds exactly the payload's files (the output mount point ``/sf/out`` stays)."""
+    for name in os.listdir(SF):
+        path = os.path.join(SF, name)
+        if not os.path.isdir(path) or os.path.islink(path):
+            os.unlink(path)
+    import io
+
+    with tarfile.open(fileobj=io.BytesIO(payload)) as tar:
+        for member in tar:
+            name = member.name
+            if not member.isfile() or "/" in name or name in ("", ".", ".."):
+                continue
+            data = tar.extractfile(member).read()
+            fd = os.open(os.path.join(SF, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, member.mode & 0o755)
+            try:
+                _write(fd, data)
+            finally:
+                os.close(fd)
+
+
+def _pipe(uid, gid):
+    """A pipe owned by the run's user, as the engine makes an exec's stdio (a run may reopen
+    its ``/dev/stdout``; ``execution.warm`` hands its pytest the run's output that way)."""
+    os.setegid(gid)
+    os.seteuid(uid)
+    try:
+        return os.pipe()
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def _child(job, out, err):
+    """The run's shell (never returns)."""
+    try:
+        for sig in range(1, signal.NSIG):
+            if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                try:
+                    signal.signal(sig, signal.SIG_DFL)
+                except (OSError, ValueError, RuntimeError):
+                    pass
+        os.setgroups(job["groups"])
+        os.setgid(job["gid"])
+        os.setuid(job["uid"])
+        if os.getuid() != job["uid"] or os.geteuid() != job["uid"]:
+            raise OSError("the uid did not change")
+        os.chdir(job["cwd"])
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        for fd in (null, out, err):
+            os.close(fd)
+        os.execve("/bin/bash", ["/bin/bash", "--noprofile", "--norc", "-c", job["command"]], job["env"])
+    except BaseException as exc:  # noqa: BLE001 - reported on the run's output, the shell never started
+        try:
+            _write(err, ("SKILLFORGE: the job server could not start the run's shell: %r\n" % (exc,)).encode())
+        finally:
+            os._exit(126)
+
+
+def _run(job):
+    """Starts the run's shell and copies its stdout and stderr to this process's until it has
+    exited and both are closed; returns its status as a shell reports it (``DRAIN_S`` after
+    its exit, a pipe still held open -- by a process the reset could not kill -- is let go)."""
+    out_r, out_w = _pipe(job["uid"], job["gid"])
+    err_r, err_w = _pipe(job["uid"], job["gid"])
+    pid = os.fork()
+    if pid == 0:
+        os.close(out_r)
+        os.close(err_r)
+        _child(job, out_w, err_w)
+    os.close(out_w)
+    os.close(err_w)
+    poller = select.poll()
+    targets = {out_r: 1, err_r: 2}
+    for fd in targets:
+        poller.register(fd, select.POLLIN)
+    status, deadline = None, None
+    while targets:
+        if status is None:
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = os.WEXITSTATUS(raw) if os.WIFEXITED(raw) else 128 + os.WTERMSIG(raw)
+                deadline = time.monotonic() + DRAIN_S
+        elif time.monotonic() > deadline:
+            break
+        for fd, _event in poller.poll(100 if status is None else 50):
+            data = os.read(fd, 1 << 16)
+            if data:
+                _write(targets[fd], data)
+            else:
+                poller.unregister(fd)
+                os.close(fd)
+                del targets[fd]
+    for fd in targets:
+        os.close(fd)
+    if status is None:
+        _, raw = os.waitpid(pid, 0)
+        status = os.WEXITSTATUS(raw) if os.WIFEXITED(raw) else 128 + os.WTERMSIG(raw)
+    return status
+
+
+def main():
+    stdin = sys.stdin.buffer
+    _write(1, READY.encode())
+    while True:
+        line = stdin.readline()
+        if not line:
+            return
+        job = json.loads(line.decode("utf-8"))
+        payload = _read_exact(stdin, int(job["size"]))
+        try:
+            _place(payload)
+        except Exception as exc:  # noqa: BLE001 - the run is not started; the client sees status 125
+            _write(2, ("SKILLFORGE: the job server could not place the run's files in /sf: %r\n" % (exc,)).encode())
+            status = 125
+        else:
+            status = _run(job)
+        nonce = job["nonce"]
+        _write(2, ("%s job %s end" % (PROTOCOL, nonce)).encode())
+        _write(1, ("\n%s job %s end %d\n" % (PROTOCOL, nonce, status)).encode())
+
+
+if __name__ == "__main__":
+    main()
