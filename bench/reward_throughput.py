@@ -54,6 +54,7 @@ class Measure:
     runs: int = 0
     run_latencies: list[float] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds spent on its rounds, by whom
 
     @property
     def rewards(self) -> int:
@@ -107,6 +108,42 @@ def make_backend(ws: Workspace, repos: RepoSet, logs: Path, factory=None) -> Bac
     return backend
 
 
+ENGINE = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2", "runc", "docker-init", "docker-proxy")
+
+
+def cpu_now() -> dict[str, float]:
+    """CPU seconds so far of the containers (the engine's cgroup, hierarchical), of the engine's
+    own processes (their reaped children included) and of this process: what a reward costs,
+    whatever else the machine runs meanwhile."""
+    import os
+    import resource
+
+    out: dict[str, float] = {}
+    for path, scale in (("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage", 1e-9),
+                        ("/sys/fs/cgroup/docker/cpu.stat", 1e-6), ("/sys/fs/cgroup/system.slice/cpu.stat", 1e-6)):
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            continue
+        value = text.split()[1] if text.startswith("usage_usec") else text.split()[0]
+        out["containers"] = int(value) * scale
+        break
+    tick, engine = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+            if comm in ENGINE or comm.startswith("containerd-shim"):
+                engine += sum(int(x) for x in rest[11:15]) / tick  # utime stime cutime cstime
+    out["engine"] = engine
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["client"] = usage.ru_utime + usage.ru_stime
+    return out
+
+
 def measure(name: str, backend: Backend, instances, threads: int, into: Measure) -> None:
     executor = _Timing(backend.executor.inner)  # the raw executor: nothing comes from the run cache
 
@@ -117,10 +154,12 @@ def measure(name: str, backend: Backend, instances, threads: int, into: Measure)
         value = REGISTRY[skill].score(inst, inst.answer, ctx).value
         return inst.instance_id, value, time.monotonic() - started
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), cpu_now()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         results = list(pool.map(reward, instances))
     into.wall_s += time.monotonic() - started
+    for key, value in cpu_now().items():
+        into.cpu[key] = into.cpu.get(key, 0.0) + value - cpu.get(key, 0.0)
     into.runs += len(executor.latencies)
     into.run_latencies += executor.latencies
     for iid, value, latency in results:
@@ -136,6 +175,8 @@ def main() -> int:
     ap.add_argument("--pool-size", type=int, default=None, help="warm containers per environment (default: --threads)")
     ap.add_argument("--rounds", type=int, default=2, help="measure each this many times, alternating the order")
     ap.add_argument("--skills", default=",".join(SKILLS), help="execution-based skills to score")
+    ap.add_argument("--no-fork-server", dest="fork_server", action="store_false",
+                    help="the pool without its fork server (a warm interpreter per run)")
     args = ap.parse_args()
     size = args.pool_size or args.threads
 
@@ -149,7 +190,7 @@ def main() -> int:
     repos = RepoSet(ws)
     logs = Path(tmp.name) / "logs"
     fresh = make_backend(ws, repos, logs / "fresh")
-    warm = make_backend(ws, repos, logs / "pool", pool_factory(size))
+    warm = make_backend(ws, repos, logs / "pool", pool_factory(size, fork_server=args.fork_server))
     for env in sorted({inst.environment for _, inst in instances}):  # images built before any timing
         fresh.ensure(env)
         warm.ensure(env)
@@ -187,6 +228,11 @@ def main() -> int:
               f"{statistics.median(lat):>14.2f}{p95:>8.2f}{statistics.median(m.run_latencies):>11.2f}"
               f"{len(m.wrong):>9}")
     print()
+    print("CPU per reward (containers + engine + this process; other load on the machine left out):")
+    for m in (base, pooled):
+        parts = ", ".join(f"{k} {v / m.rewards * 1000:.0f} ms" for k, v in sorted(m.cpu.items()))
+        print(f"  {m.name:<28}{sum(m.cpu.values()) / m.rewards * 1000:>7.0f} ms  ({parts})")
+    print(f"CPU ratio (fresh / pool): {sum(base.cpu.values()) / max(sum(pooled.cpu.values()), 1e-9):.2f}x")
     print(f"throughput ratio (pool / fresh): {pooled.per_second / base.per_second:.2f}x")
     print(f"p50 latency ratio (fresh / pool): {statistics.median(base.latencies) / statistics.median(pooled.latencies):.2f}x")
     print(f"pool: utilisation {busy / live if live else 0:.0%} during its rounds, "

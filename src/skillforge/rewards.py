@@ -264,7 +264,8 @@ class _LazyBackend:
             if self._backend is None:
                 backend = reward_backend(self.settings)
                 if self.container_pool and not backend.started:
-                    backend.use_pool(self.container_pool)
+                    # a fork server per container: pytest imported once (rewards share its hash seed)
+                    backend.use_pool(self.container_pool, fork_server=True)
                 self._backend = backend
             return self._backend
 

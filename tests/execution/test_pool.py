@@ -167,8 +167,9 @@ def comparable(result):
     return result.status, result.exit_code, result.tests, result.reason
 
 
-@pytest.mark.parametrize("jobs", [True, False], ids=["job-server", "exec-per-run"])
-def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, tmp_path, jobs):
+@pytest.mark.parametrize("jobs,fork_server", [(True, False), (False, False), (True, True)],
+                         ids=["job-server", "exec-per-run", "fork-server"])
+def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, tmp_path, jobs, fork_server):
     c1, c2 = tiny_repo.c1, tiny_repo.c2
     cases = [
         (ENV, RunSpec(commit=c1)),                                                   # some pass, some fail
@@ -183,7 +184,7 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
         (ENV, RunSpec(commit=c1, script=PROBE)),
         (PRE_TEST_FAILS, RunSpec(commit=c1)),                                         # pre_test fails
     ]
-    pool = make_pool(2, log_dir=tmp_path, jobs=jobs)
+    pool = make_pool(2, log_dir=tmp_path, jobs=jobs, fork_server=fork_server)
     with ThreadPoolExecutor(max_workers=2) as threads:
         fresh = list(threads.map(lambda case: docker_executor.run(*case), cases))
         warm = list(threads.map(lambda case: pool.run(*case, log_name=f"inst/{case[1].label or 'run'}"), cases))
@@ -261,11 +262,13 @@ def test_clean():
 """
 
 
-def test_warm_interpreter_is_the_runs_own_and_starts_clean(docker_executor, make_pool, tiny_repo):
-    """pytest started ahead of a run by the last reset (execution.warm) serves that run alone: what
-    one run does to its interpreter, environment, /tmp and processes is not there in the next, and
-    the results are those of a new container."""
-    pool = make_pool(1)
+@pytest.mark.parametrize("fork_server", [False, True], ids=["per-run", "fork-server"])
+def test_warm_interpreter_is_the_runs_own_and_starts_clean(docker_executor, make_pool, tiny_repo, fork_server):
+    """pytest started ahead of a run by the last reset, or forked from the container's fork server
+    (execution.warm), serves that run alone: what one run does to its interpreter, environment,
+    /tmp and processes is not there in the next, and the results are those of a new container."""
+    pool = make_pool(1, fork_server=fork_server)
+    ahead = 1 if fork_server else 0  # a fork server serves the container's first run too
     pollute = RunSpec(commit=tiny_repo.c1, patches=(new_file_patch("tests/test_pollute.py", POLLUTE),),
                       tests=("tests/test_pollute.py",))
     check = RunSpec(commit=tiny_repo.c1, patches=(new_file_patch("tests/test_check.py", CHECK),),
@@ -275,7 +278,7 @@ def test_warm_interpreter_is_the_runs_own_and_starts_clean(docker_executor, make
                                               {"tests/test_check.py::test_clean": "passed",
                                                "tests/test_add.py::test_add": "passed"}], results[1].output[-3000:]
     stats = pool.stats()
-    assert stats["warm_runs"] == 3 and stats["containers_started"] == 1 and stats["containers_discarded"] == 0
+    assert stats["warm_runs"] == 3 + ahead and stats["containers_started"] == 1 and stats["containers_discarded"] == 0
     for spec, warm in zip((pollute, check), results[2:]):
         fresh = docker_executor.run(ENV, spec)
         assert comparable(warm) == comparable(fresh), (warm.output[-2000:], fresh.output[-2000:])
@@ -288,7 +291,7 @@ def test_warm_interpreter_is_the_runs_own_and_starts_clean(docker_executor, make
     script = pool.run(ENV, RunSpec(commit=tiny_repo.c1, script="import os\nprint(sorted(os.listdir('/tmp')))\n"))
     assert ".sf-warm" not in script.output, script.output
     assert pool.run(ENV, check).tests["tests/test_check.py::test_clean"] == "passed"
-    assert pool.stats()["warm_runs"] == 5
+    assert pool.stats()["warm_runs"] == 5 + ahead
 
 
 # A run that goes after the job server (execution.jobs): signals every process it sees, reads
@@ -307,14 +310,18 @@ for pid in os.listdir("/proc"):
         if uid != os.getuid():  # the run's own shell is not the target
             others.append((int(pid), cmd))
 server = [pid for pid, cmd in others if cmd.startswith("python3")]
-print("job server seen", len(server))
+forks = [pid for pid, _cmd in others if b"fork-server" in open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")]
+print("job server seen", len(server), "fork server seen", len(forks))
+sent = 0
 for pid, _cmd in others:
     for sig in (signal.SIGKILL, signal.SIGSTOP):
         try:
             os.kill(pid, sig)
-        except OSError:
+            sent += 1
+        except PermissionError:
             pass
-for pid in server:
+print("signals that reached another user's process:", sent)
+for pid in server + forks:
     for what in ("fd/0", "environ", "mem"):
         try:
             open(f"/proc/{pid}/{what}", "rb").read(1)
@@ -331,21 +338,27 @@ print("attack done")
 """
 
 
-def test_a_run_cannot_reach_the_job_server(docker_executor, make_pool, tiny_repo):
-    """The job server is root's: a run can neither signal, stop, trace nor read it, cannot end its
-    own job early with forged end lines, and the next run in the same container is served as a
-    new container's would be."""
-    pool = make_pool(1)
+@pytest.mark.parametrize("fork_server", [False, True], ids=["job-server", "and-fork-server"])
+def test_a_run_cannot_reach_the_job_server(docker_executor, make_pool, tiny_repo, fork_server):
+    """The job server is root's, and the fork server has another real and saved uid than the run's
+    and is not dumpable: a run can neither signal, stop, trace nor read them, cannot end its own
+    job early with forged end lines, and the next runs in the same container are served (by the
+    same fork server) as a new container's would be."""
+    pool = make_pool(1, fork_server=fork_server)
+    check = RunSpec(commit=tiny_repo.c1, patches=(tiny_repo.gold,), tests=("tests/test_sub.py::test_sub",))
+    first = pool.run(ENV, check)  # a fork server starts with the first pytest run
     attack = pool.run(ENV, RunSpec(commit=tiny_repo.c1, script=ATTACK))
     assert attack.exit_code == 0 and "attack done" in attack.output, attack.output
-    assert "job server seen 1" in attack.output and "ptrace attach -1 Operation not permitted" in attack.output
-    assert "cannot read fd/0 Permission denied" in attack.output and "\nread " not in attack.output
+    assert f"job server seen 1 fork server seen {int(fork_server)}" in attack.output, attack.output
+    assert attack.output.count("ptrace attach -1 Operation not permitted") == 1 + fork_server, attack.output
+    assert attack.output.count("cannot read fd/0 Permission denied") == 1 + fork_server, attack.output
+    assert "\nread " not in attack.output and "signals that reached another user's process: 0" in attack.output
     [container] = pool.containers()
-    check = RunSpec(commit=tiny_repo.c1, patches=(tiny_repo.gold,), tests=("tests/test_sub.py::test_sub",))
     after, fresh = pool.run(ENV, check), docker_executor.run(ENV, check)
     assert pool.containers() == [container] and comparable(after) == comparable(fresh), after.output[-2000:]
-    assert after.tests == {"tests/test_sub.py::test_sub": "passed"}
-    assert pool.stats()["containers_discarded"] == 0
+    assert comparable(first) == comparable(fresh) and after.tests == {"tests/test_sub.py::test_sub": "passed"}
+    stats = pool.stats()
+    assert stats["containers_discarded"] == 0 and stats["warm_runs"] == (2 if fork_server else 1)
 
 
 def test_without_a_job_server_each_run_gets_an_exec(docker_executor, make_pool, tiny_repo, monkeypatch):

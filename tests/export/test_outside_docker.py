@@ -51,19 +51,26 @@ def test_verl_compute_score_scores_gold_1_and_empty_0_for_every_skill(validated_
     assert len(results) == 2 * len(rows)
 
 
-def test_trl_reward_functions_score_the_default_config(validated_sample, reward_env, tmp_path):
+@pytest.mark.parametrize("container_pool", [0, 2], ids=["fresh-containers", "warm-pool-with-fork-servers"])
+def test_trl_reward_functions_score_the_default_config(validated_sample, reward_env, tmp_path, container_pool):
     train = datasets.load_dataset(str(validated_sample.dataset), split="train", cache_dir=str(tmp_path / "hf-cache"))
     first = {}
     for i, skill in enumerate(train["skill"]):
         first.setdefault(skill, i)
     batch = train.select(sorted(first.values())).to_dict()  # one row of each skill, the `all` config's columns
     assert sorted(batch["skill"]) == sorted(SKILLS) and "FAIL_TO_PASS" not in batch
-    funcs = trl_reward_functions(dataset=validated_sample.dataset, workers=3)
+    funcs = trl_reward_functions(dataset=validated_sample.dataset, workers=3, container_pool=container_pool)
     gold = [[{"role": "assistant", "content": a}] for a in batch["answer"]]
     for f in funcs:
         i = batch["skill"].index(f.__name__)
         assert f(gold, **batch)[i] == 1.0, f.__name__
         assert f([""] * len(gold), **batch)[i] == 0.0, f.__name__
+    metrics = funcs[0].backend.metrics()
+    if container_pool:  # every pytest run came from a container's fork server
+        assert metrics["pool/runs"] > 0 and metrics["pool/warm_runs"] > 0 and metrics["pool/jobs_unavailable"] == 0
+        funcs[0].backend.close()
+    else:
+        assert "pool/runs" not in metrics
 
 
 def test_swebench5_harness_resolves_the_gold_patch_in_the_built_image(validated_sample, tmp_path, monkeypatch):

@@ -38,10 +38,13 @@ is not clean or whose streams carry anything after a job's end.
 Needs only Python 3.6 and its standard library (the oldest base image).
 """
 
+import array
 import json
 import os
 import select
+import shutil
 import signal
+import socket
 import sys
 import tarfile
 import time
@@ -50,6 +53,7 @@ PROTOCOL = "@@SKILLFORGE"
 SF = "/sf"
 READY = PROTOCOL + " jobs ready\n"
 DRAIN_S = 5.0
+READY_S = 60.0  # for the fork server to import pytest
 
 
 def _write(fd, data):
@@ -101,15 +105,77 @@ def _pipe(uid, gid):
         os.setegid(0)
 
 
-def _child(job, out, err):
-    """The run's shell (never returns)."""
+class _ForkServer:
+    """The fork server (``execution.warm``) of the container: started on the first job that asks
+    for one, between runs (the container is clean then), and kept while it lives."""
+
+    def __init__(self, job):
+        spec = job["fork"]
+        self.key = json.dumps(spec, sort_keys=True)
+        python = shutil.which(spec["python"], path=spec["env"].get("PATH", os.defpath))
+        if not python:
+            raise OSError("no %s on the PATH" % spec["python"])
+        self.ctl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        null = os.open(os.devnull, os.O_RDWR)
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                _default_signals()
+                os.dup2(null, 0)
+                os.dup2(null, 1)
+                os.dup2(null, 2)
+                os.dup2(theirs.fileno(), 3)
+                os.chdir("/")
+                groups = ",".join(str(g) for g in job["groups"])
+                os.execve(python, [python, "-S", "-c", spec["source"], "fork-server", str(spec["ruid"]),
+                                   str(job["uid"]), str(spec["rgid"]), str(job["gid"]), groups], spec["env"])
+            finally:
+                os._exit(127)
+        os.close(null)
+        theirs.close()
+        self.ctl.settimeout(READY_S)
+        try:
+            ready = self.ctl.recv(16)
+        except OSError:
+            ready = b""
+        self.ctl.settimeout(None)
+        if ready != b"ready":
+            self.close()
+            raise OSError("the fork server did not start")
+
+    def alive(self):
+        try:
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        return not done
+
+    def send(self, message, fd=None):
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))] if fd is not None else []
+        self.ctl.sendmsg([message], ancillary)
+
+    def close(self):
+        self.ctl.close()
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except OSError:
+            pass
+
+
+def _default_signals():
+    for sig in range(1, signal.NSIG):
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError, RuntimeError):
+                pass
+
+
+def _child(job, out, err, fork=None):
+    """The run's shell (never returns); ``fork``: its socket to the fork server, as fd 5."""
     try:
-        for sig in range(1, signal.NSIG):
-            if sig not in (signal.SIGKILL, signal.SIGSTOP):
-                try:
-                    signal.signal(sig, signal.SIG_DFL)
-                except (OSError, ValueError, RuntimeError):
-                    pass
+        _default_signals()
         os.setgroups(job["groups"])
         os.setgid(job["gid"])
         os.setuid(job["uid"])
@@ -122,6 +188,8 @@ def _child(job, out, err):
         os.dup2(err, 2)
         for fd in (null, out, err):
             os.close(fd)
+        if fork is not None:
+            os.dup2(fork, 5)
         os.execve("/bin/bash", ["/bin/bash", "--noprofile", "--norc", "-c", job["command"]], job["env"])
     except BaseException as exc:  # noqa: BLE001 - reported on the run's output, the shell never started
         try:
@@ -130,7 +198,7 @@ def _child(job, out, err):
             os._exit(126)
 
 
-def _run(job):
+def _run(job, fork=None):
     """Starts the run's shell and copies its stdout and stderr to this process's until it has
     exited and both are closed; returns its status as a shell reports it (``DRAIN_S`` after
     its exit, a pipe still held open -- by a process the reset could not kill -- is let go)."""
@@ -140,9 +208,11 @@ def _run(job):
     if pid == 0:
         os.close(out_r)
         os.close(err_r)
-        _child(job, out_w, err_w)
+        _child(job, out_w, err_w, fork)
     os.close(out_w)
     os.close(err_w)
+    if fork is not None:
+        os.close(fork)
     poller = select.poll()
     targets = {out_r: 1, err_r: 2}
     for fd in targets:
@@ -172,6 +242,26 @@ def _run(job):
     return status
 
 
+FORK = [None, None]  # the container's fork server once started; why it could not start
+
+
+def _fork_socket(job):
+    """The run's end of a socket to the fork server (started first where there is none, or the
+    one there is serves another interpreter or environment); the server gets the other end."""
+    server = FORK[0]
+    if server is not None and (server.key != json.dumps(job["fork"], sort_keys=True) or not server.alive()):
+        server.close()
+        server = FORK[0] = None
+    if server is None:
+        server = FORK[0] = _ForkServer(job)
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        server.send(b"job", theirs.fileno())
+    finally:
+        theirs.close()
+    return mine.detach()
+
+
 def main():
     stdin = sys.stdin.buffer
     _write(1, READY.encode())
@@ -181,13 +271,26 @@ def main():
             return
         job = json.loads(line.decode("utf-8"))
         payload = _read_exact(stdin, int(job["size"]))
+        fork = None
+        if job.get("fork") and FORK[1] is None:  # started while the container is clean (before the files)
+            try:
+                fork = _fork_socket(job)
+            except Exception as exc:  # noqa: BLE001 - this container's runs start their own pytest
+                FORK[1] = repr(exc)
         try:
             _place(payload)
         except Exception as exc:  # noqa: BLE001 - the run is not started; the client sees status 125
             _write(2, ("SKILLFORGE: the job server could not place the run's files in /sf: %r\n" % (exc,)).encode())
             status = 125
+            if fork is not None:
+                os.close(fork)
         else:
-            status = _run(job)
+            status = _run(job, fork)
+        if fork is not None:
+            try:
+                FORK[0].send(b"end")
+            except OSError:
+                pass
         nonce = job["nonce"]
         _write(2, ("%s job %s end" % (PROTOCOL, nonce)).encode())
         _write(1, ("\n%s job %s end %d\n" % (PROTOCOL, nonce, status)).encode())

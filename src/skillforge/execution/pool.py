@@ -86,6 +86,7 @@ LABEL_POOL = "pool"
 LABEL_OWNER = "skillforge.owner"
 LABEL_POOL_ID = "skillforge.pool"
 KEEPER_USER = "65534:65534"  # nobody: runs the init and `sleep infinity`; the run's uid cannot signal it
+FORK_SERVER_UID = 65534  # the real and saved uid of a fork server (execution.warm): not the run's
 JOBS_KEEPER_USER = "0:0"  # with a job server: root, with SETUID and SETGID only (``_pool_options``)
 GUARD_S = 30.0  # client-side slack over the in-container timeout
 TIMED_OUT = f"{PROTOCOL} timeout"  # the watchdog's line on the protocol stream
@@ -124,7 +125,7 @@ def _warm_source() -> str:
 
 
 def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, warm_python: str | None = None,
-                 take_warm: bool = False, handshake: bool = True) -> str:
+                 take_warm: bool = False, handshake: bool = True, fork: bool = False) -> str:
     """The shell of one run: ``run.sh`` sourced under a watchdog, and the reset
     as its EXIT trap.
 
@@ -155,6 +156,9 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, wa
     runs anything; any other run kills it before it starts. One interpreter per
     run, never shared.
 
+    ``fork``: the run's pytest comes from the container's fork server (``execution.warm``, through
+    the job server: fd 5), and the reset starts no interpreter.
+
     ``handshake``: wait for ``GO`` on stdin first (an exec started while its files are copied
     in); the job server (``execution.jobs``) starts the shell once they are in place.
     """
@@ -167,6 +171,7 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, wa
         "exec 0</dev/null",
         "unset sf_go",
         # the warm interpreter the last reset started: left to this run's test command, or gone now
+        "SF_WARM_TAKE=; SF_FORK=1" if fork else
         "SF_WARM_TAKE=1" if warm_python and take_warm else
         "SF_WARM_TAKE=; kill -9 -1 2>/dev/null; rm -rf /tmp/.sf-warm /tmp/.sf-warm.* 2>/dev/null",
         "sf_reset() {",
@@ -407,7 +412,7 @@ class WarmPool(DockerExecutor):
     def __init__(self, client, settings: Settings, environments: Mapping[str, EnvInfo] | Callable[[str], EnvInfo],
                  source_provider: SourceProvider, *, size: int = 4, acquire_timeout: float = 1800.0,
                  idle_timeout: float | None = 600.0, max_idle: int | None = None, log_dir: str | Path | None = None,
-                 warm: bool = True, jobs: bool = True, **kwargs):
+                 warm: bool = True, jobs: bool = True, fork_server: bool = False, **kwargs):
         super().__init__(client, settings, environments, source_provider, log_dir=log_dir, **kwargs)
         if size < 1:
             raise ValueError(f"pool size must be at least 1, not {size}")
@@ -419,6 +424,9 @@ class WarmPool(DockerExecutor):
         self.max_idle = max_idle
         self.warm = warm  # start pytest ahead of each run (execution.warm) where the test command allows
         self.jobs = jobs  # runs go to each container's job server (execution.jobs), not an exec each
+        # pytest from one fork server per container (execution.warm), imported once; its runs share the
+        # interpreter's hash seed, so not for validation (reruns look for order-dependent tests)
+        self.fork_server = fork_server and jobs
         self.id = uuid.uuid4().hex[:12]
         self._owner = owner()
         self._cond = threading.Condition()
@@ -758,13 +766,17 @@ class WarmPool(DockerExecutor):
                  protocol: _Tail, output: _HeadTail) -> tuple[int | None, bool, str | None, float, int]:
         """The run on the container's job server: (exit code, guard fired, why the stream was
         lost or None, duration, bytes written after its end)."""
-        command = _run_command(self._uid, warm.roots, timeout, python, take_warm=spec.script is None,
-                               handshake=False)
+        fork = self.fork_server and python is not None and spec.script is None
+        command = _run_command(self._uid, warm.roots, timeout, None if self.fork_server else python,
+                               take_warm=spec.script is None, handshake=False, fork=fork)
         uid, gid = (int(x) for x in self.settings.container_user.split(":"))
         job = _Job(secrets.token_hex(16), protocol, output)
-        header = json.dumps({"nonce": job.nonce, "size": len(payload),
-                             "command": command, "env": warm.exec_env, "cwd": TESTBED, "uid": uid, "gid": gid,
-                             "groups": warm.groups}).encode() + b"\n"
+        fields: dict[str, Any] = {"nonce": job.nonce, "size": len(payload), "command": command,
+                                  "env": warm.exec_env, "cwd": TESTBED, "uid": uid, "gid": gid, "groups": warm.groups}
+        if fork:  # started with what the run's test command has at its start (run.sh exports this)
+            fields["fork"] = {"python": python, "env": {**warm.exec_env, "PYTHONUNBUFFERED": "1"},
+                              "ruid": FORK_SERVER_UID, "rgid": FORK_SERVER_UID, "source": _warm_source()}
+        header = json.dumps(fields).encode() + b"\n"
         started = time.monotonic()
         warm.jobs.submit(job, header, payload)
         guard_fired = not job.done.wait(timeout + GUARD_S)

@@ -31,6 +31,26 @@ place once the imports are done, so a run finds it whole or not at all):
   when it started (an editable install's ``src`` comes with the run's tree), and
   runs pytest as ``python -m pytest`` does (``sys.argv``, ``sys.path[0]``,
   ``__main__``, SIGINT raising ``KeyboardInterrupt``).
+
+Fork server (``python -S -c <this file> fork-server RUID UID RGID GID GROUPS``,
+started by a container's job server, ``execution.jobs``, as root, once, while
+the container is clean): the same interpreter serves every run of the container,
+so pytest's import is paid once per container instead of once per run. Before
+anything else it gives itself the groups, ``setresgid(RGID, GID, RGID)`` and
+``setresuid(RUID, UID, RUID)``: it reads and writes files as the run's user
+(UID), but its real and saved uid are another (RUID, ``nobody``), so no process
+of the run can signal it, and the change of effective uid leaves it
+non-dumpable, so none can trace it or open its ``/proc`` entries. Only then does
+it read ``site`` (the ``.pth`` files) and import pytest. Jobs come from the job
+server (root) over the socket at fd 3: ``job`` with a socket for one run (its
+other end is the run's fd 5), ``end`` when that run is over; on that socket it
+takes one request, as above, and answers on it. Each pytest is a child forked
+from it that becomes the run's user entirely (real, effective and saved uid, so
+the run -- and its reset -- can kill it) and dumpable again, as a shell's child
+is. What the child does stays in the child. The one thing the runs of a fork
+server share is what an interpreter fixes when it starts: the hash seed of
+``str`` (so it is opt-in: ``WarmPool(fork_server=True)``, for rewards, not for
+validation, whose reruns look for order-dependent tests).
 """
 
 import os
@@ -47,15 +67,8 @@ def _startup(env):
     return {k: v for k, v in env.items() if k.startswith(STARTUP_PREFIXES) or k in STARTUP_NAMES}
 
 
-def _prepare():
-    """The folder, made aside and renamed into place when the imports are done."""
-    tmp = "%s.%d" % (DIR, os.getpid())  # made by the shell that started this process, or here
-    if not os.path.isdir(tmp):
-        os.mkdir(tmp, 0o700)
-    os.mkfifo(tmp + "/job", 0o600)
-    os.mkfifo(tmp + "/rc", 0o600)
-    job = os.open(tmp + "/job", os.O_RDWR)
-    rc = os.open(tmp + "/rc", os.O_RDWR)
+def _import_pytest():
+    """pytest and its built-in plugins, imported."""
     import pytest  # noqa: F401
     import _pytest.config
 
@@ -65,6 +78,18 @@ def _prepare():
             __import__("_pytest." + name)
         except Exception:  # noqa: BLE001 - a plugin name without a module of that name
             pass
+
+
+def _prepare():
+    """The folder, made aside and renamed into place when the imports are done."""
+    tmp = "%s.%d" % (DIR, os.getpid())  # made by the shell that started this process, or here
+    if not os.path.isdir(tmp):
+        os.mkdir(tmp, 0o700)
+    os.mkfifo(tmp + "/job", 0o600)
+    os.mkfifo(tmp + "/rc", 0o600)
+    job = os.open(tmp + "/job", os.O_RDWR)
+    rc = os.open(tmp + "/rc", os.O_RDWR)
+    _import_pytest()
     with open(tmp + "/pid", "w") as f:
         f.write(str(os.getpid()))
     os.rename(tmp, DIR)
@@ -116,21 +141,16 @@ def _missing_pth_entries():
     return added
 
 
-def main():
-    job, rc = _prepare()
-    fields = _read_job(job)
-    for name in ("job", "rc", "pid"):
-        try:
-            os.unlink(os.path.join(DIR, name))
-        except OSError:
-            pass
+def _serve(fields, rc, become=None, closing=()):
+    """One run's pytest (``fields``: its request) in a child forked from this process,
+    answered on ``rc``; ``become`` is called first in the child, ``closing`` closed there."""
     try:
-        os.rmdir(DIR)
-    except OSError:
-        pass
-    if not fields or fields[0] != "run":
+        if not fields or fields[0] != "run":
+            return
+        pid, out_fd, err_fd, cwd, count = int(fields[1]), int(fields[2]), int(fields[3]), fields[4], int(fields[5])
+    except (ValueError, IndexError):
+        os.write(rc, b"fallback\n")
         return
-    pid, out_fd, err_fd, cwd, count = int(fields[1]), int(fields[2]), int(fields[3]), fields[4], int(fields[5])
     args = fields[6:6 + count]
     env = dict(e.split("=", 1) for e in fields[6 + count:] if "=" in e)
     if _startup(env) != _startup(os.environ):
@@ -142,10 +162,15 @@ def main():
     except OSError:
         os.write(rc, b"fallback\n")
         return
-    os.close(job)
     child = os.fork()
     if child == 0:
-        os.close(rc)
+        try:
+            for fd in tuple(closing) + (rc,):
+                os.close(fd)
+            if become is not None:
+                become()
+        except BaseException:  # noqa: BLE001 - nothing of the run may start half-changed
+            os._exit(126)
         _run_pytest(out, err, cwd, env, args)  # does not return
     for fd in (out, err):
         os.close(fd)
@@ -154,6 +179,85 @@ def main():
     # as a shell reports it: the exit code, or 128 + the signal that ended it
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
     os.write(rc, ("%d\n" % code).encode())
+
+
+def main():
+    if sys.argv[1:2] == ["fork-server"]:
+        return fork_server(*sys.argv[2:])
+    job, rc = _prepare()
+    fields = _read_job(job)
+    for name in ("job", "rc", "pid"):
+        try:
+            os.unlink(os.path.join(DIR, name))
+        except OSError:
+            pass
+    try:
+        os.rmdir(DIR)
+    except OSError:
+        pass
+    os.close(job)
+    _serve(fields, rc)
+
+
+def fork_server(ruid, uid, rgid, gid, groups):
+    """The fork server's loop (see the module's docstring); the job server's socket is fd 3."""
+    ruid, uid, rgid, gid = int(ruid), int(uid), int(rgid), int(gid)
+    os.setgroups([int(g) for g in groups.split(",") if g])
+    os.setresgid(rgid, gid, rgid)
+    os.setresuid(ruid, uid, ruid)
+    if os.getresuid() != (ruid, uid, ruid) or os.getresgid() != (rgid, gid, rgid):
+        raise SystemExit("the fork server's ids did not change")
+    import ctypes
+    import select
+    import site
+    import socket
+
+    site.main()
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def become():
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        if libc.prctl(4, 1, 0, 0, 0) != 0:  # PR_SET_DUMPABLE: as any process of the run
+            raise OSError(ctypes.get_errno(), "prctl")
+
+    _import_pytest()
+    ctl = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, 3)
+    ctl.send(b"ready")
+    run = None
+    while True:
+        poller = select.poll()
+        poller.register(ctl, select.POLLIN)
+        if run is not None:
+            poller.register(run, select.POLLIN)
+        for fd, _event in poller.poll():
+            if fd == ctl.fileno():
+                fds = []
+                data, ancillary, _flags, _addr = ctl.recvmsg(16, socket.CMSG_SPACE(4 * 4))
+                for level, kind, raw in ancillary:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                        fds += [int.from_bytes(raw[i:i + 4], sys.byteorder) for i in range(0, len(raw) - 3, 4)]
+                if not data:
+                    return  # the job server is gone
+                if run is not None:  # a new job or the end of this one: the old socket goes
+                    run.close()
+                    run = None
+                for extra in fds[1:]:
+                    os.close(extra)
+                if data == b"job" and fds:
+                    run = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fds[0])
+                elif fds:
+                    os.close(fds[0])
+            elif run is not None and fd == run.fileno():
+                fields = _read_job(run.fileno())
+                try:
+                    if fields is not None:
+                        _serve(fields, run.fileno(), become=become, closing=(ctl.fileno(),))
+                except OSError:  # the run went away meanwhile
+                    pass
+                run.close()  # one request per run
+                run = None
+                break
 
 
 def _run_pytest(out, err, cwd, env, args):

@@ -144,8 +144,8 @@ def backend_for(datasets_: Sequence[str | Path], *, workspace: str | None, repos
     if not datasets_:
         raise DataError("execution-based skills need the dataset folder (its environments.json)")
     backend = backend_for_dataset(datasets_[0], workspace=workspace, repos_dir=repos_dir, logs_dir=logs_dir)
-    if container_pool:
-        backend.use_pool(container_pool)
+    if container_pool:  # a fork server per container: pytest imported once (rewards share its hash seed)
+        backend.use_pool(container_pool, fork_server=True)
     for extra in datasets_[1:]:
         env_file = Path(extra) / ENVIRONMENTS_FILE
         if env_file.exists():
