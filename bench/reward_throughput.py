@@ -17,13 +17,18 @@ scorers get a ``ScoreContext`` over the backend's raw executor, so every reward
 executes. The pool is timed from cold (its container starts count). With
 --rounds R each is measured R times, in alternating order (baseline then pool,
 then pool then baseline, ...), and the totals are compared. Printed: rewards
-per second of each and their ratio, p50 latency per reward and per run, and the
-pool's utilisation during its own rounds.
+per second of each and their ratio, p50 latency per reward and per run, the
+CPU each spends per reward (containers, engine, this process), the pool's
+utilisation during its own rounds, and (``--bare``) the pool's pytest runs
+against the same test commands run bare in a container that holds the tree.
+The pool runs pytest from a fork server per container, as training rewards do
+(``--no-fork-server``: a warm interpreter per run, as validation does).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import statistics
 import sys
 import tempfile
@@ -55,6 +60,7 @@ class Measure:
     run_latencies: list[float] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds spent on its rounds, by whom
+    executed: list = field(default_factory=list)  # (environment, spec, seconds) of every run
 
     @property
     def rewards(self) -> int:
@@ -69,7 +75,7 @@ class _Timing:
     """The raw executor (no cache in between), timing each run."""
 
     def __init__(self, inner):
-        self.inner, self.latencies = inner, []
+        self.inner, self.latencies, self.runs = inner, [], []
 
     def run(self, environment, spec, *, log_name=None):
         started = time.monotonic()
@@ -77,6 +83,54 @@ class _Timing:
             return self.inner.run(environment, spec, log_name=log_name)
         finally:
             self.latencies.append(time.monotonic() - started)
+            self.runs.append((environment, spec, self.latencies[-1]))
+
+
+PREPARE = """set -e
+find /testbed -mindepth 1 -delete
+tar -xf /opt/skillforge/products.tar -C /testbed --no-same-owner 2>/dev/null || true
+tar -xf /sf/src.tar -C /testbed --no-same-owner
+for p in /sf/patch-*.diff; do [ -e "$p" ] && git apply --whitespace=nowarn "$p"; done
+"""
+
+
+def bare_test_times(backend: Backend, runs, limit: int) -> list[tuple[float, float]]:
+    """(bare seconds, pooled seconds) of up to ``limit`` of the pool's pytest runs: the bare time is
+    the run's test command alone (``<python> -m pytest ... <tests>``: interpreter, pytest, tests),
+    timed inside an already-running container of the environment whose /testbed already holds the
+    run's tree -- what a run costs with no sandbox, reset or engine around it."""
+    from skillforge.execution.images import LABEL_KIND, remove_container
+    from skillforge.execution.sandbox import DockerExecutor
+
+    inner = DockerExecutor(backend.client, backend.settings, backend.ensure,
+                           lambda repo, commit: backend.repos(repo).archive(commit))
+    containers, out = {}, []
+    try:
+        for env, spec, pooled in [r for r in runs if r[1].script is None][:limit]:
+            info = inner.environment(env)
+            if env not in containers:
+                options = inner._container_options(info.recipe)
+                options["tmpfs"] = {**options["tmpfs"], "/testbed": "rw,exec,size=1g,uid=1000,gid=1000,mode=0755"}
+                c = backend.client.containers.create(info.image, command=["sleep", "infinity"], **options,
+                                                     labels={LABEL_KIND: "bench"})
+                c.start()
+                containers[env] = c
+            c = containers[env]
+            _timeout, tests, payload = inner._run_files(info, spec)
+            c.exec_run(["rm", "-rf", "/sf"], user="0:0")
+            c.put_archive("/", payload)
+            code, text = c.exec_run(["bash", "-c", PREPARE], user="1000:1000", workdir="/testbed")
+            if code != 0:  # a patch that does not apply: the pooled run ran no test either
+                continue
+            command = f"{info.recipe.test_cmd} --junitxml=/tmp/junit.xml {' '.join(shlex.quote(t) for t in tests)}"
+            code, text = c.exec_run(["bash", "-c", f"s=$EPOCHREALTIME; {command} >/dev/null 2>&1; "
+                                                   "echo $s $EPOCHREALTIME"], user="1000:1000", workdir="/testbed")
+            start, end = (float(x) for x in text.split()[-2:])
+            out.append((end - start, pooled))
+    finally:
+        for c in containers.values():
+            remove_container(c)
+    return out
 
 
 def build_sample(root: Path) -> Path:
@@ -111,14 +165,13 @@ def make_backend(ws: Workspace, repos: RepoSet, logs: Path, factory=None) -> Bac
 ENGINE = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2", "runc", "docker-init", "docker-proxy")
 
 
-def cpu_now() -> dict[str, float]:
-    """CPU seconds so far of the containers (the engine's cgroup, hierarchical), of the engine's
-    own processes (their reaped children included) and of this process: what a reward costs,
-    whatever else the machine runs meanwhile."""
+def cpu_now() -> dict[str, float | dict[int, float]]:
+    """CPU seconds so far of the containers (the engine's cgroup, hierarchical), of each of the
+    engine's own processes (their reaped children included) and of this process."""
     import os
     import resource
 
-    out: dict[str, float] = {}
+    out: dict[str, float | dict[int, float]] = {}
     for path, scale in (("/sys/fs/cgroup/cpuacct/docker/cpuacct.usage", 1e-9),
                         ("/sys/fs/cgroup/docker/cpu.stat", 1e-6), ("/sys/fs/cgroup/system.slice/cpu.stat", 1e-6)):
         try:
@@ -128,7 +181,7 @@ def cpu_now() -> dict[str, float]:
         value = text.split()[1] if text.startswith("usage_usec") else text.split()[0]
         out["containers"] = int(value) * scale
         break
-    tick, engine = os.sysconf("SC_CLK_TCK"), 0.0
+    tick, engine = os.sysconf("SC_CLK_TCK"), {}
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
@@ -137,11 +190,20 @@ def cpu_now() -> dict[str, float]:
                 continue
             comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
             if comm in ENGINE or comm.startswith("containerd-shim"):
-                engine += sum(int(x) for x in rest[11:15]) / tick  # utime stime cutime cstime
+                engine[int(pid)] = sum(int(x) for x in rest[11:15]) / tick  # utime stime cutime cstime
     out["engine"] = engine
     usage = resource.getrusage(resource.RUSAGE_SELF)
     out["client"] = usage.ru_utime + usage.ru_stime
     return out
+
+
+def cpu_spent(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds between two ``cpu_now()``. The engine's processes that ended meanwhile (the
+    shim of a removed container) are left out: their time is lost with them, so the figure
+    understates the engine's work, most for a new container per run."""
+    spent = {k: after[k] - before.get(k, 0.0) for k in ("containers", "client") if k in after}
+    spent["engine"] = sum(v - before["engine"].get(pid, 0.0) for pid, v in after["engine"].items())
+    return spent
 
 
 def measure(name: str, backend: Backend, instances, threads: int, into: Measure) -> None:
@@ -158,10 +220,11 @@ def measure(name: str, backend: Backend, instances, threads: int, into: Measure)
     with ThreadPoolExecutor(max_workers=threads) as pool:
         results = list(pool.map(reward, instances))
     into.wall_s += time.monotonic() - started
-    for key, value in cpu_now().items():
-        into.cpu[key] = into.cpu.get(key, 0.0) + value - cpu.get(key, 0.0)
+    for key, value in cpu_spent(cpu, cpu_now()).items():
+        into.cpu[key] = into.cpu.get(key, 0.0) + value
     into.runs += len(executor.latencies)
     into.run_latencies += executor.latencies
+    into.executed += executor.runs
     for iid, value, latency in results:
         into.latencies.append(latency)
         if value != 1.0:
@@ -175,6 +238,8 @@ def main() -> int:
     ap.add_argument("--pool-size", type=int, default=None, help="warm containers per environment (default: --threads)")
     ap.add_argument("--rounds", type=int, default=2, help="measure each this many times, alternating the order")
     ap.add_argument("--skills", default=",".join(SKILLS), help="execution-based skills to score")
+    ap.add_argument("--bare", type=int, default=40, metavar="N",
+                    help="time N of the pool's pytest runs bare, the test command alone (0: not)")
     ap.add_argument("--no-fork-server", dest="fork_server", action="store_false",
                     help="the pool without its fork server (a warm interpreter per run)")
     args = ap.parse_args()
@@ -217,6 +282,7 @@ def main() -> int:
         stats = pool.stats()
     finally:
         pool.close()
+    bare = bare_test_times(warm, pooled.executed, args.bare) if args.bare else []
 
     print()
     print(f"{'executor':<28}{'rewards':>8}{'runs':>6}{'wall s':>9}{'rewards/s':>11}{'p50 s/reward':>14}"
@@ -228,7 +294,8 @@ def main() -> int:
               f"{statistics.median(lat):>14.2f}{p95:>8.2f}{statistics.median(m.run_latencies):>11.2f}"
               f"{len(m.wrong):>9}")
     print()
-    print("CPU per reward (containers + engine + this process; other load on the machine left out):")
+    print("CPU per reward (containers + engine + this process; other load on the machine left out; the engine's "
+          "processes that ended during a round are not counted):")
     for m in (base, pooled):
         parts = ", ".join(f"{k} {v / m.rewards * 1000:.0f} ms" for k, v in sorted(m.cpu.items()))
         print(f"  {m.name:<28}{sum(m.cpu.values()) / m.rewards * 1000:>7.0f} ms  ({parts})")
@@ -240,6 +307,11 @@ def main() -> int:
           f"p95 {stats['latency_p95_s']:.2f}s, mean wait for a container {stats['wait_mean_s']:.2f}s, "
           f"containers started {stats['containers_started']:.0f}, discarded {stats['containers_discarded']:.0f}, "
           f"runs whose pytest was started ahead of them {stats['warm_runs']:.0f} of {stats['runs']:.0f}")
+    if bare:
+        b, w = statistics.median(x for x, _ in bare), statistics.median(y for _, y in bare)
+        print(f"bare test time (the test command alone, in a running container with the tree in place) of "
+              f"{len(bare)} of the pool's pytest runs: p50 {b:.3f}s; the same runs in the pool: p50 {w:.3f}s; "
+              f"pooled overhead over bare: {w - b:+.3f}s")
     if pool.discard_reasons:
         print(f"pool discards: {dict(pool.discard_reasons)}")
     for m in (base, pooled):
