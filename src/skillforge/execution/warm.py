@@ -47,10 +47,12 @@ other end is the run's fd 5), ``end`` when that run is over; on that socket it
 takes one request, as above, and answers on it. Each pytest is a child forked
 from it that becomes the run's user entirely (real, effective and saved uid, so
 the run -- and its reset -- can kill it) and dumpable again, as a shell's child
-is. What the child does stays in the child. The one thing the runs of a fork
-server share is what an interpreter fixes when it starts: the hash seed of
-``str`` (so it is opt-in: ``WarmPool(fork_server=True)``, for rewards, not for
-validation, whose reruns look for order-dependent tests).
+is. What the child does stays in the child. What the runs of a fork server
+share is what an interpreter fixes when it starts: the hash seed of ``str`` (so
+it is opt-in: ``WarmPool(fork_server=True)``, for rewards, not for validation,
+whose reruns look for order-dependent tests); and, from Python 3.7, the objects
+of its imports are frozen out of the garbage collector's view (``gc.freeze``:
+a child's collections do not walk them), which only ``gc.get_objects()`` shows.
 """
 
 import os
@@ -222,6 +224,11 @@ def fork_server(ruid, uid, rgid, gid, groups):
             raise OSError(ctypes.get_errno(), "prctl")
 
     _import_pytest()
+    import gc
+
+    gc.collect()
+    if hasattr(gc, "freeze"):  # 3.7+: what this process holds is out of its children's collections
+        gc.freeze()  # (a collection in a child would otherwise walk, and copy, every page of it)
     ctl = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, 0, 3)
     ctl.send(b"ready")
     run = None
