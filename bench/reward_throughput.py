@@ -312,6 +312,8 @@ def main() -> int:
         print(f"bare test time (the test command alone, in a running container with the tree in place) of "
               f"{len(bare)} of the pool's pytest runs: p50 {b:.3f}s; the same runs in the pool: p50 {w:.3f}s; "
               f"pooled overhead over bare: {w - b:+.3f}s")
+    if pool.jobs_unavailable_reason:
+        print(f"containers without a job server: {stats['jobs_unavailable']:.0f} ({pool.jobs_unavailable_reason})")
     if pool.discard_reasons:
         print(f"pool discards: {dict(pool.discard_reasons)}")
     for m in (base, pooled):

@@ -189,7 +189,10 @@ def _child(job, out, err, fork=None):
         for fd in (null, out, err):
             os.close(fd)
         if fork is not None:
-            os.dup2(fork, 5)
+            if fork != 5:  # (dup2 onto itself would leave it close-on-exec)
+                os.dup2(fork, 5)
+                os.close(fork)
+            os.set_inheritable(5, True)
         os.execve("/bin/bash", ["/bin/bash", "--noprofile", "--norc", "-c", job["command"]], job["env"])
     except BaseException as exc:  # noqa: BLE001 - reported on the run's output, the shell never started
         try:

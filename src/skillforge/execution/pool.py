@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import io
 import json
 import re
@@ -117,6 +118,7 @@ def _tmpfs_roots(options: dict, uid: int) -> list[tuple[str, int | None]]:
     return roots
 
 
+@functools.lru_cache(maxsize=None)
 def _warm_source() -> str:
     """The program of a container's warm interpreter (``execution.warm``)."""
     from skillforge.execution import warm
@@ -246,6 +248,7 @@ JOBS_READY = f"{PROTOCOL} jobs ready\n".encode()
 JOBS_START_S = 30.0  # how long a container's job server may take to answer
 
 
+@functools.lru_cache(maxsize=None)
 def _jobs_source() -> str:
     """The program of a container's job server (``execution.jobs``)."""
     from skillforge.execution import jobs
@@ -364,6 +367,7 @@ class _JobServer:
             why = f"lost the job server's stream: {exc}"
         with self._lock:
             self.ended, job = why, self._job
+        self.close()  # the container is gone or going: nothing more comes
         self._settled.set()
         if job is not None:
             job.end(why)
