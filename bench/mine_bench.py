@@ -61,13 +61,14 @@ class PRRun:
     report: str
 
 
-def ours_prs(repo: Path) -> PRRun:
+def ours_prs(repo: Path, workers: int | None = None) -> PRRun:
+    """Mine + analysis; ``workers``: analysis workers (None: the default, one per CPU)."""
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace(tmp)
         start = time.perf_counter()
         summary = mine_local(ws, repo, repo_name="bench/repo")
         mined = time.perf_counter()
-        analysis = run_analyze(ws, filters=Filters(max_files=10_000, max_code_lines=10**9))
+        analysis = run_analyze(ws, filters=Filters(max_files=10_000, max_code_lines=10**9), workers=workers)
         end = time.perf_counter()
         text = workspace_stats(ws).render_text()
         ws.close()
@@ -158,6 +159,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--report", action="store_true", help="also print the analysis stage's report of the PRs")
     parser.add_argument("--prs-only", action="store_true", help="skip the full analysis of the history")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="also run mine + analysis with N analysis workers (e.g. 1) in each repeat and print "
+                             "how the analysis scales with the workers of the default (one per CPU)")
     parser.add_argument("--profile", action="store_true",
                         help="print the cProfile top 25 (cumulative) of the mine and of the analysis, then stop")
     args = parser.parse_args()
@@ -168,7 +172,7 @@ def main() -> None:
         repo = generate_sample_repo(Path(tempfile.mkdtemp()) / "minicalc")
     if args.profile:
         return profile_prs(repo)
-    base_times, mine_times, total_times, hist_times = [], [], [], []
+    base_times, mine_times, total_times, hist_times, few_times = [], [], [], [], []
     pr_run: PRRun | None = None
     hist: HistoryRun | None = None
     for _ in range(args.repeat):
@@ -176,6 +180,9 @@ def main() -> None:
         pr_run = ours_prs(repo)
         mine_times.append(pr_run.mine_s)
         total_times.append(pr_run.total_s)
+        if args.workers:
+            few = ours_prs(repo, args.workers)
+            few_times.append(few.total_s - few.mine_s)
         if not args.prs_only:
             hist = ours_history(repo)
             hist_times.append(hist.seconds)
@@ -189,6 +196,15 @@ def main() -> None:
           f"({1000 * (t - m) / max(pr_run.analyzed, 1):.1f} ms analysis per PR)")
     print("  per run (mine + analysis / baseline): "
           + ", ".join(f"{tt / bb:.2f}x" for tt, bb in zip(total_times, base_times)))
+    if few_times:
+        from skillforge.analyze.budget import Budget
+        from skillforge.stages.analyze import default_workers
+
+        a, f = t - m, statistics.median(few_times)
+        print(f"analysis with {args.workers} worker(s): {f:.3f}s; with the default "
+              f"{default_workers(Budget.from_settings())}: {a:.3f}s "
+              f"({f / a:.2f}x faster; per run: "
+              + ", ".join(f"{ff / (tt - mm):.2f}x" for ff, tt, mm in zip(few_times, total_times, mine_times)) + ")")
     if hist is None:
         return
     h = statistics.median(hist_times)

@@ -21,6 +21,10 @@ per second of each and their ratio, p50 latency per reward and per run, the
 CPU each spends per reward (containers, engine, this process), the pool's
 utilisation during its own rounds, and (``--bare``) the pool's pytest runs
 against the same test commands run bare in a container that holds the tree.
+Last, the CPU per reward that no pool removes -- the runs' own processes, pytest
+and scripts, which the fork servers forked (their accounts of the children they
+reaped) -- and the CPU ratio a pool that added nothing around them would reach
+against the fresh containers.
 The pool runs pytest from a fork server per container, as training rewards do
 (``--no-fork-server``: a warm interpreter per run, as validation does).
 """
@@ -61,6 +65,7 @@ class Measure:
     wrong: list[str] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds spent on its rounds, by whom
     executed: list = field(default_factory=list)  # (environment, spec, seconds) of every run
+    forked_s: float = 0.0  # CPU seconds of the processes (pytest, scripts) the pool's fork servers forked
 
     @property
     def rewards(self) -> int:
@@ -90,23 +95,35 @@ PREPARE = """set -e
 find /testbed -mindepth 1 -delete
 tar -xf /opt/skillforge/products.tar -C /testbed --no-same-owner 2>/dev/null || true
 tar -xf /sf/src.tar -C /testbed --no-same-owner
-for p in /sf/patch-*.diff; do [ -e "$p" ] && git apply --whitespace=nowarn "$p"; done
+for p in /sf/patch-*.diff; do if [ -e "$p" ]; then git apply --whitespace=nowarn "$p"; fi; done
 """
 
 
-def bare_test_times(backend: Backend, runs, limit: int) -> list[tuple[float, float]]:
-    """(bare seconds, pooled seconds) of up to ``limit`` of the pool's pytest runs: the bare time is
-    the run's test command alone (``<python> -m pytest ... <tests>``: interpreter, pytest, tests),
-    timed inside an already-running container of the environment whose /testbed already holds the
-    run's tree -- what a run costs with no sandbox, reset or engine around it."""
+@dataclass
+class Bare:
+    """One of the pool's runs again, bare: the test command (or ``python /sf/script.py``) alone."""
+
+    script: bool
+    seconds: float  # wall
+    cpu_s: float  # the command's own processes (user + system, from bash's ``times``)
+    pooled_s: float  # the same run's latency in the pool
+
+
+def bare_runs(backend: Backend, runs, limit: int) -> list[Bare]:
+    """Up to ``limit`` of the pool's pytest runs and up to ``limit`` of its script runs, each run
+    bare: the run's test command alone (``<python> -m pytest ... <tests>``: interpreter, pytest,
+    tests) or its script (``python /sf/script.py``), inside an already-running container of the
+    environment whose /testbed already holds the run's tree -- what a run costs with no sandbox,
+    reset or engine around it."""
     from skillforge.execution.images import LABEL_KIND, remove_container
     from skillforge.execution.sandbox import DockerExecutor
 
     inner = DockerExecutor(backend.client, backend.settings, backend.ensure,
                            lambda repo, commit: backend.repos(repo).archive(commit))
+    chosen = ([r for r in runs if r[1].script is None][:limit] + [r for r in runs if r[1].script is not None][:limit])
     containers, out = {}, []
     try:
-        for env, spec, pooled in [r for r in runs if r[1].script is None][:limit]:
+        for env, spec, pooled in chosen:
             info = inner.environment(env)
             if env not in containers:
                 options = inner._container_options(info.recipe)
@@ -117,20 +134,31 @@ def bare_test_times(backend: Backend, runs, limit: int) -> list[tuple[float, flo
                 containers[env] = c
             c = containers[env]
             _timeout, tests, payload = inner._run_files(info, spec)
-            c.exec_run(["rm", "-rf", "/sf"], user="0:0")
+            # the last run's files go (they are the sandbox user's: root without capabilities cannot remove them)
+            c.exec_run(["find", "/sf", "-mindepth", "1", "-delete"], user="1000:1000")
             c.put_archive("/", payload)
             code, text = c.exec_run(["bash", "-c", PREPARE], user="1000:1000", workdir="/testbed")
-            if code != 0:  # a patch that does not apply: the pooled run ran no test either
+            if code != 0:  # a patch that does not apply: the pooled run ran nothing either
                 continue
-            command = f"{info.recipe.test_cmd} --junitxml=/tmp/junit.xml {' '.join(shlex.quote(t) for t in tests)}"
+            command = ("python /sf/script.py" if spec.script is not None else
+                       f"{info.recipe.test_cmd} --junitxml=/tmp/junit.xml {' '.join(shlex.quote(t) for t in tests)}")
             code, text = c.exec_run(["bash", "-c", f"s=$EPOCHREALTIME; {command} >/dev/null 2>&1; "
-                                                   "echo $s $EPOCHREALTIME"], user="1000:1000", workdir="/testbed")
-            start, end = (float(x) for x in text.split()[-2:])
-            out.append((end - start, pooled))
+                                                   "e=$EPOCHREALTIME; echo $s $e; times"],
+                                    user="1000:1000", workdir="/testbed")
+            words = text.decode().split()
+            start, end = float(words[0]), float(words[1])
+            cpu = sum(_minutes_seconds(w) for w in words[4:6])  # times: the shell's user, sys; its children's
+            out.append(Bare(spec.script is not None, end - start, cpu, pooled))
     finally:
         for c in containers.values():
             remove_container(c)
     return out
+
+
+def _minutes_seconds(word: str) -> float:
+    """``1m2.500s`` (bash's ``times``) in seconds."""
+    minutes, _, seconds = word.rstrip("s").partition("m")
+    return 60 * float(minutes) + float(seconds)
 
 
 def build_sample(root: Path) -> Path:
@@ -197,6 +225,25 @@ def cpu_now() -> dict[str, float | dict[int, float]]:
     return out
 
 
+def forked_pytest_cpu() -> dict[int, float]:
+    """CPU seconds so far of the processes each fork server (of the pool's containers) forked and
+    reaped, by fork server pid: the runs' own work (pytest, scripts), with no interpreter start or
+    pytest import."""
+    import os
+
+    tick, out = os.sysconf("SC_CLK_TCK"), {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if b"\0fork-server\0" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    continue
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            out[int(pid)] = sum(int(x) for x in stat[stat.rindex(")") + 2:].split()[13:15]) / tick  # cutime cstime
+    return out
+
+
 def cpu_spent(before: dict, after: dict) -> dict[str, float]:
     """CPU seconds between two ``cpu_now()``. The engine's processes that ended meanwhile (the
     shim of a removed container) are left out: their time is lost with them, so the figure
@@ -216,10 +263,11 @@ def measure(name: str, backend: Backend, instances, threads: int, into: Measure)
         value = REGISTRY[skill].score(inst, inst.answer, ctx).value
         return inst.instance_id, value, time.monotonic() - started
 
-    started, cpu = time.monotonic(), cpu_now()
+    started, cpu, forked = time.monotonic(), cpu_now(), forked_pytest_cpu()
     with ThreadPoolExecutor(max_workers=threads) as pool:
         results = list(pool.map(reward, instances))
     into.wall_s += time.monotonic() - started
+    into.forked_s += sum(v - forked.get(pid, 0.0) for pid, v in forked_pytest_cpu().items())
     for key, value in cpu_spent(cpu, cpu_now()).items():
         into.cpu[key] = into.cpu.get(key, 0.0) + value
     into.runs += len(executor.latencies)
@@ -239,7 +287,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="measure each this many times, alternating the order")
     ap.add_argument("--skills", default=",".join(SKILLS), help="execution-based skills to score")
     ap.add_argument("--bare", type=int, default=40, metavar="N",
-                    help="time N of the pool's pytest runs bare, the test command alone (0: not)")
+                    help="time N of the pool's pytest runs and N of its script runs bare, the test command "
+                         "alone (0: not)")
     ap.add_argument("--no-fork-server", dest="fork_server", action="store_false",
                     help="the pool without its fork server (a warm interpreter per run)")
     args = ap.parse_args()
@@ -282,7 +331,7 @@ def main() -> int:
         stats = pool.stats()
     finally:
         pool.close()
-    bare = bare_test_times(warm, pooled.executed, args.bare) if args.bare else []
+    bare = bare_runs(warm, pooled.executed, args.bare) if args.bare else []
 
     print()
     print(f"{'executor':<28}{'rewards':>8}{'runs':>6}{'wall s':>9}{'rewards/s':>11}{'p50 s/reward':>14}"
@@ -306,12 +355,28 @@ def main() -> int:
           f"run latency p50 {stats['latency_p50_s']:.2f}s "
           f"p95 {stats['latency_p95_s']:.2f}s, mean wait for a container {stats['wait_mean_s']:.2f}s, "
           f"containers started {stats['containers_started']:.0f}, discarded {stats['containers_discarded']:.0f}, "
-          f"runs whose pytest was started ahead of them {stats['warm_runs']:.0f} of {stats['runs']:.0f}")
-    if bare:
-        b, w = statistics.median(x for x, _ in bare), statistics.median(y for _, y in bare)
+          f"runs whose pytest (or script) was started ahead of them {stats['warm_runs']:.0f} of {stats['runs']:.0f}")
+    tests = [b for b in bare if not b.script]
+    if tests:
+        b, w = statistics.median(x.seconds for x in tests), statistics.median(x.pooled_s for x in tests)
         print(f"bare test time (the test command alone, in a running container with the tree in place) of "
-              f"{len(bare)} of the pool's pytest runs: p50 {b:.3f}s; the same runs in the pool: p50 {w:.3f}s; "
-              f"pooled overhead over bare: {w - b:+.3f}s")
+              f"{len(tests)} of the pool's pytest runs: p50 {b:.3f}s; the same runs in the pool: p50 {w:.3f}s; "
+              f"pooled overhead over bare: {w - b:+.3f}s; bare CPU per run p50 "
+              f"{statistics.median(x.cpu_s for x in tests) * 1000:.0f} ms")
+    scripts = [b.cpu_s for b in bare if b.script]
+    if scripts:
+        print(f"bare script runs (python /sf/script.py alone, as above) of {len(scripts)} of the pool's script runs: "
+              f"CPU per run p50 {statistics.median(scripts) * 1000:.0f} ms")
+    if pooled.forked_s:
+        # what no pool removes: the runs' own processes (pytest and the scripts), which the fork servers
+        # forked and reaped (their accounts of their children); everything else is the pool's
+        own = pooled.forked_s / pooled.rewards
+        print(f"CPU per reward of the runs' own processes (forked by the fork servers; {stats['warm_runs']:.0f} "
+              f"of {stats['runs']:.0f} runs): {own * 1000:.0f} ms ({pooled.forked_s / max(stats['warm_runs'], 1) * 1000:.0f}"
+              f" ms per run); the pool adds {sum(pooled.cpu.values()) / pooled.rewards * 1000 - own * 1000:.0f} ms "
+              "around them")
+        print(f"CPU ratio of a pool that added nothing around them (fresh / their CPU): "
+              f"{sum(base.cpu.values()) / base.rewards / own:.2f}x")
     if pool.jobs_unavailable_reason:
         print(f"containers without a job server: {stats['jobs_unavailable']:.0f} ({pool.jobs_unavailable_reason})")
     if pool.discard_reasons:

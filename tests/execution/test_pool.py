@@ -64,6 +64,25 @@ for place in ("/", "/opt/venv", "/sf", "/testbed", "/tmp", os.path.expanduser("~
         print(place, "not writable:", exc.strerror)
 """
 
+# What a script sees of the interpreter that runs it: its __main__ module, argv, path and `$_`.
+SCRIPT_SEES = """\
+import builtins, os, sys
+print(sorted(globals()), __name__, __file__, repr(__package__), type(__loader__).__name__, __spec__, __cached__)
+print(sys.argv, sys.path[0], __builtins__ is builtins, sys.modules["__main__"].__dict__ is globals(), __doc__)
+print(os.environ.get("_"), getattr(sys, "orig_argv", None), sys.executable)
+"""
+
+# An exception the script does not catch: the interpreter prints its traceback from the script's frames on.
+SCRIPT_RAISES = """\
+def deep(n):
+    if n == 0:
+        raise ValueError("boom")
+    deep(n - 1)
+
+print("before")
+deep(2)
+"""
+
 # Leaves as much behind as a run can: files and modes in and out of the checkout,
 # processes in their own sessions, System V IPC.
 DIRTY = """\
@@ -183,6 +202,10 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
         (ENV, RunSpec(commit=c1, patches=(tiny_repo.gold,), script="from tinypkg import sub\nprint(sub(3, 1))\n")),
         (ENV, RunSpec(commit=c1, script=PROBE)),
         (PRE_TEST_FAILS, RunSpec(commit=c1)),                                         # pre_test fails
+        (ENV, RunSpec(commit=c1, script=SCRIPT_SEES)),
+        (ENV, RunSpec(commit=c1, script=SCRIPT_RAISES)),                              # exit code 1, traceback
+        (ENV, RunSpec(commit=c1, script="print('x')\ndef broken(:\n    pass\n")),   # a syntax error
+        (ENV, RunSpec(commit=c1, script="import sys\nsys.exit('no luck')\n")),       # exit 1 and the message
     ]
     pool = make_pool(2, log_dir=tmp_path, jobs=jobs, fork_server=fork_server)
     with ThreadPoolExecutor(max_workers=2) as threads:
@@ -193,8 +216,12 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
         if spec.script is not None:
             assert b.output == a.output
     statuses = [r.status for r in warm]
-    assert statuses == ["ok", "ok", "ok", "collection_error", "collection_error", "apply_failed", "ok", "ok", "ok",
-                        "collection_error"]
+    assert statuses[:10] == ["ok", "ok", "ok", "collection_error", "collection_error", "apply_failed", "ok", "ok",
+                             "ok", "collection_error"]
+    assert [r.exit_code for r in warm[10:]] == [0, 1, 1, 1]
+    assert "ValueError: boom" in warm[11].output and 'File "/sf/script.py", line 7, in <module>' in warm[11].output
+    assert "SyntaxError" in warm[12].output and "no luck" in warm[13].output
+    assert "'/sf/script.py'] /sf True True None" in warm[10].output and "/venv/bin/python" in warm[10].output
     probe = warm[8].output
     assert "uid 1000 gid 1000" in probe and "network off" in probe and "network ON" not in probe
     assert "interfaces ['lo']" in probe and "CapEff:\t0000000000000000" in probe and "NoNewPrivs:\t1" in probe
@@ -204,6 +231,8 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
     assert stats["runs"] == len(cases) and stats["containers_started"] <= 4  # the pre_test env has its own
     assert stats["containers_discarded"] == 0 and 0 < stats["utilisation"] <= 1
     assert all((w.jobs is not None) == jobs for w in pool._all.values()) and stats["jobs_unavailable"] == 0
+    if fork_server:  # every pytest run that reached its tests and every script run came from a fork server
+        assert stats["warm_runs"] == 5 + 7
     assert stats["latency_p50_s"] > 0 and stats["latency_p95_s"] >= stats["latency_p50_s"]
 
 
@@ -259,6 +288,8 @@ def test_clean():
     # as `python -m pytest` in a process of its own
     assert sys.argv[0].endswith(os.path.join("pytest", "__main__.py")) and os.getcwd() in sys.path
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert os.path.basename(os.environ["_"]).startswith("python")  # bash's `$_`: the command's path
+    assert getattr(sys, "orig_argv", ["python", "-m", "pytest"])[1:3] == ["-m", "pytest"]
 """
 
 
@@ -287,11 +318,11 @@ def test_warm_interpreter_is_the_runs_own_and_starts_clean(docker_executor, make
         "tests/test_exit.py", "import os\n\n\ndef test_exit():\n    os._exit(3)\n"),))
     warm, fresh = pool.run(ENV, exits), docker_executor.run(ENV, exits)
     assert (warm.status, warm.exit_code) == (fresh.status, fresh.exit_code) and fresh.exit_code == 3, warm.output
-    # a script run kills the interpreter waiting for it; the next pytest run starts its own
+    # a script run kills the interpreter waiting for it (a fork server runs it); the next pytest run starts its own
     script = pool.run(ENV, RunSpec(commit=tiny_repo.c1, script="import os\nprint(sorted(os.listdir('/tmp')))\n"))
     assert ".sf-warm" not in script.output, script.output
     assert pool.run(ENV, check).tests["tests/test_check.py::test_clean"] == "passed"
-    assert pool.stats()["warm_runs"] == 5 + ahead
+    assert pool.stats()["warm_runs"] == 5 + 2 * ahead
 
 
 # A run that goes after the job server (execution.jobs): signals every process it sees, reads
@@ -358,7 +389,8 @@ def test_a_run_cannot_reach_the_job_server(docker_executor, make_pool, tiny_repo
     assert pool.containers() == [container] and comparable(after) == comparable(fresh), after.output[-2000:]
     assert comparable(first) == comparable(fresh) and after.tests == {"tests/test_sub.py::test_sub": "passed"}
     stats = pool.stats()
-    assert stats["containers_discarded"] == 0 and stats["warm_runs"] == (2 if fork_server else 1)
+    # with a fork server, the attack itself is one of its children, as every run's script is
+    assert stats["containers_discarded"] == 0 and stats["warm_runs"] == (3 if fork_server else 1)
 
 
 def test_without_a_job_server_each_run_gets_an_exec(docker_executor, make_pool, tiny_repo, monkeypatch):

@@ -158,8 +158,8 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, wa
     runs anything; any other run kills it before it starts. One interpreter per
     run, never shared.
 
-    ``fork``: the run's pytest comes from the container's fork server (``execution.warm``, through
-    the job server: fd 5), and the reset starts no interpreter.
+    ``fork``: the run's pytest (or its script, ``python /sf/script.py``) comes from the container's
+    fork server (``execution.warm``, through the job server: fd 5), and the reset starts no interpreter.
 
     ``handshake``: wait for ``GO`` on stdin first (an exec started while its files are copied
     in); the job server (``execution.jobs``) starts the shell once they are in place.
@@ -428,8 +428,8 @@ class WarmPool(DockerExecutor):
         self.max_idle = max_idle
         self.warm = warm  # start pytest ahead of each run (execution.warm) where the test command allows
         self.jobs = jobs  # runs go to each container's job server (execution.jobs), not an exec each
-        # pytest from one fork server per container (execution.warm), imported once; its runs share the
-        # interpreter's hash seed, so not for validation (reruns look for order-dependent tests)
+        # pytest (and scripts) from one fork server per container (execution.warm), pytest imported once; its
+        # runs share the interpreter's hash seed, so not for validation (reruns look for order-dependent tests)
         self.fork_server = fork_server and jobs
         self.id = uuid.uuid4().hex[:12]
         self._owner = owner()
@@ -510,7 +510,8 @@ class WarmPool(DockerExecutor):
                 "timeouts": float(self._counts["timeouts"]),
                 "infra_errors": float(self._counts["infra_errors"]),
                 "retries": float(self._counts["retries"]),
-                "warm_runs": float(self._counts["warm_runs"]),  # runs whose pytest was started ahead of them
+                # runs whose pytest (or script, with a fork server) was started ahead of them
+                "warm_runs": float(self._counts["warm_runs"]),
                 "jobs_unavailable": float(self._counts["jobs_unavailable"]),  # containers without a job server
                 "latency_mean_s": sum(lat) / len(lat) if lat else 0.0,
                 "latency_p50_s": _quantile(lat, 0.5),
@@ -770,7 +771,8 @@ class WarmPool(DockerExecutor):
                  protocol: _Tail, output: _HeadTail) -> tuple[int | None, bool, str | None, float, int]:
         """The run on the container's job server: (exit code, guard fired, why the stream was
         lost or None, duration, bytes written after its end)."""
-        fork = self.fork_server and python is not None and spec.script is None
+        # the fork server runs pytest, and scripts too when its interpreter is the `python` they name
+        fork = self.fork_server and python is not None and (spec.script is None or python == "python")
         command = _run_command(self._uid, warm.roots, timeout, None if self.fork_server else python,
                                take_warm=spec.script is None, handshake=False, fork=fork)
         uid, gid = (int(x) for x in self.settings.container_user.split(":"))

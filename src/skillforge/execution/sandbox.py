@@ -272,7 +272,11 @@ def _sealed_script(recipe: EnvRecipe, spec: RunSpec, patches: list[tuple[int, st
     lines.append("phase run")
     if spec.script is not None:
         lines.append("echo '== python /sf/script.py'")
-        lines.append("python /sf/script.py 3>&-")
+        if warm_python(recipe.test_cmd) == "python":  # the interpreter a pool's fork server runs
+            lines += WARM_CLIENT_LINES
+            lines.append("sf_warm_python script 1 python /sf/script.py")
+        else:
+            lines.append("python /sf/script.py 3>&-")
     else:
         selection = " ".join(q(t) for t in tests)
         command = f"{recipe.test_cmd} --junitxml=$OUT/junit.xml $JUNIT_FAMILY {selection}".rstrip()
@@ -281,7 +285,7 @@ def _sealed_script(recipe: EnvRecipe, spec: RunSpec, patches: list[tuple[int, st
                      f"\"${{JUNIT_FAMILY:+$JUNIT_FAMILY }}\" {q(selection)}")
         if warm_python(recipe.test_cmd):
             lines += WARM_CLIENT_LINES
-            lines.append(f"sf_warm_pytest {command}")
+            lines.append(f"sf_warm_python pytest 3 {command}")
         else:
             lines.append(f"{command} 3>&-")
     lines += ["finish $?", ""]
@@ -301,12 +305,18 @@ def warm_python(test_cmd: str) -> str | None:
 
 
 WARM_CLIENT_LINES = [
-    # `<python> -m pytest ARGS` by the warm interpreter the last reset of a pool container started
+    # `sf_warm_python KIND N COMMAND...`: COMMAND (`<python> -m pytest ARGS`, KIND pytest, N 3; or
+    # `python SCRIPT`, KIND script, N 1) run by a Python process that has pytest imported: forked from
+    # the container's fork server (SF_FORK: a pool's for rewards; pytest runs and script runs), or
+    # (pytest runs only) the warm interpreter the last reset of a pool container started
     # (execution.warm), when the pool's shell left it to this run (SF_WARM_TAKE): waited for while it
-    # imports (the run's setup went on meanwhile), its folder removed before it runs anything; else,
-    # or when it does not come, a new process. fd 3 (the protocol) is not handed on.
-    "sf_warm_pytest() {",
-    "  local rc= line= started=0 pid= n=0 d",
+    # imports (the run's setup went on meanwhile), its folder removed before it runs anything. Else, or
+    # when neither comes, a new process. The first N words of COMMAND are the interpreter's (their
+    # first is looked up on the PATH for `$_`, as bash sets it); the rest are its arguments. fd 3 (the
+    # protocol) is not handed on.
+    "sf_warm_python() {",
+    "  local kind=$1 words=$2 rc= line= started=0 pid= n=0 d",
+    "  shift 2",
     "  if [ -n \"${SF_FORK:-}\" ]; then  # the container's fork server, at fd 5 (the job server's)",
     "    SF_FORK=",
     "    if { : >&5; } 2>/dev/null; then exec 8<&5 9>&5 5>&-; pid=fork; fi",
@@ -322,8 +332,8 @@ WARM_CLIENT_LINES = [
     "  fi",
     "  if [ -n \"$pid\" ]; then",
     "    exec 6>&1 7>&2  # what the interpreter takes as its stdout and stderr (1 and 2 go to the FIFO below)",
-    "    { printf '%s\\0' run \"$BASHPID\" 6 7 \"$PWD\" \"$(( $# - 3 ))\"",
-    "      [ $# -gt 3 ] && printf '%s\\0' \"${@:4}\"",
+    "    { printf '%s\\0' \"$kind\" \"$BASHPID\" 6 7 \"$PWD\" \"$1\" \"$(( $# - words ))\"",
+    "      [ $# -gt $words ] && printf '%s\\0' \"${@:words+1}\"",
     "      env -0; printf '\\001sf-warm-end\\001\\0'; } >&9 2>/dev/null",
     "    exec 9>&-",
     "    while :; do",

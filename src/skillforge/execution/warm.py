@@ -18,16 +18,18 @@ place once the imports are done, so a run finds it whole or not at all):
 * The run's script (``sandbox._sealed_script``), at its test command, waits for
   the folder while this process imports, takes the FIFOs and removes the folder
   before anything of the repository's tests runs. When its test command is ``<python> -m pytest ...`` with this
-  interpreter, it writes ``run``, its pid, its working directory, the pytest
-  arguments and its environment (NUL-separated, ``END`` after them) to ``job``;
-  otherwise it kills this process.
+  interpreter, it writes ``pytest``, its pid, its stdout and stderr (fd numbers),
+  its working directory, the command's first word, the count of the pytest
+  arguments, the arguments and its environment (NUL-separated, ``END`` after
+  them) to ``job``; otherwise it kills this process.
 * This process answers on ``rc``: ``fallback`` (nothing was run: the run's
   environment differs in what the interpreter reads at start-up, so the run
   starts its own ``python``), or ``started`` and then the exit status of pytest,
   which runs in a child forked from this process (so ``os._exit`` and signals are
   reported as a shell reports them). The child takes
   the run's stdout and stderr (``/proc/<pid>/fd/<n>``), its working
-  directory and environment, re-reads the ``.pth`` path entries that did not exist
+  directory and environment (``$_`` as bash sets it for the command: its first
+  word looked up on the PATH), re-reads the ``.pth`` path entries that did not exist
   when it started (an editable install's ``src`` comes with the run's tree), and
   runs pytest as ``python -m pytest`` does (``sys.argv``, ``sys.path[0]``,
   ``__main__``, SIGINT raising ``KeyboardInterrupt``).
@@ -44,15 +46,22 @@ non-dumpable, so none can trace it or open its ``/proc`` entries. Only then does
 it read ``site`` (the ``.pth`` files) and import pytest. Jobs come from the job
 server (root) over the socket at fd 3: ``job`` with a socket for one run (its
 other end is the run's fd 5), ``end`` when that run is over; on that socket it
-takes one request, as above, and answers on it. Each pytest is a child forked
-from it that becomes the run's user entirely (real, effective and saved uid, so
+takes one request, as above, and answers on it: a pytest run, or (``script``)
+a script run, ``python SCRIPT`` (the reproduction skill's runs), which the child
+runs as the interpreter runs a script (``sys.argv``, ``sys.path[0]`` the
+script's folder, ``__main__``; an uncaught exception printed from the script's
+first frame on, exit code 1; ``KeyboardInterrupt`` ending it by SIGINT). Each
+run is a child forked from it that becomes the run's user entirely (real, effective and saved uid, so
 the run -- and its reset -- can kill it) and dumpable again, as a shell's child
 is. What the child does stays in the child. What the runs of a fork server
 share is what an interpreter fixes when it starts: the hash seed of ``str`` (so
 it is opt-in: ``WarmPool(fork_server=True)``, for rewards, not for validation,
-whose reruns look for order-dependent tests); and, from Python 3.7, the objects
+whose reruns look for order-dependent tests) and ``sys.flags`` (``no_site``:
+it reads ``site`` itself, after it dropped root); and, from Python 3.7, the objects
 of its imports are frozen out of the garbage collector's view (``gc.freeze``:
 a child's collections do not walk them), which only ``gc.get_objects()`` shows.
+A script run also finds pytest and its plugins among ``sys.modules`` (already
+imported, as the script's ``import pytest`` would leave them).
 """
 
 import os
@@ -147,14 +156,19 @@ def _serve(fields, rc, become=None, closing=()):
     """One run's pytest (``fields``: its request) in a child forked from this process,
     answered on ``rc``; ``become`` is called first in the child, ``closing`` closed there."""
     try:
-        if not fields or fields[0] != "run":
-            return
-        pid, out_fd, err_fd, cwd, count = int(fields[1]), int(fields[2]), int(fields[3]), fields[4], int(fields[5])
+        kind = fields[0]
+        if kind not in RUNS:
+            raise ValueError(kind)
+        pid, out_fd, err_fd, cwd, word, count = (int(fields[1]), int(fields[2]), int(fields[3]), fields[4],
+                                                 fields[5], int(fields[6]))
     except (ValueError, IndexError):
         os.write(rc, b"fallback\n")
         return
-    args = fields[6:6 + count]
-    env = dict(e.split("=", 1) for e in fields[6 + count:] if "=" in e)
+    args = fields[7:7 + count]
+    env = dict(e.split("=", 1) for e in fields[7 + count:] if "=" in e)
+    if kind == "script" and not args:
+        os.write(rc, b"fallback\n")
+        return
     if _startup(env) != _startup(os.environ):
         os.write(rc, b"fallback\n")
         return
@@ -173,7 +187,11 @@ def _serve(fields, rc, become=None, closing=()):
                 become()
         except BaseException:  # noqa: BLE001 - nothing of the run may start half-changed
             os._exit(126)
-        _run_pytest(out, err, cwd, env, args)  # does not return
+        if "_" in env:  # as bash sets it for the command (env -0 gave its own path)
+            import shutil
+
+            env["_"] = shutil.which(word, path=env.get("PATH", os.defpath)) or word
+        RUNS[kind](out, err, cwd, env, word, args)  # does not return
     for fd in (out, err):
         os.close(fd)
     os.write(rc, b"started\n")
@@ -267,10 +285,10 @@ def fork_server(ruid, uid, rgid, gid, groups):
                 break
 
 
-def _run_pytest(out, err, cwd, env, args):
-    """The run's pytest, in this (forked) process, as ``python -m pytest ARGS`` would run it."""
+def _enter(out, err, cwd, env):
+    """This (forked) process takes the run's stdout, stderr, working directory and environment,
+    with stdin ``/dev/null`` and the signal dispositions of a new interpreter."""
     import importlib
-    import runpy
     import signal
 
     null = os.open(os.devnull, os.O_RDONLY)
@@ -285,12 +303,70 @@ def _run_pytest(out, err, cwd, env, args):
     signal.signal(signal.SIGINT, signal.default_int_handler)  # bash started the parent with SIGINT ignored
     if hasattr(signal, "SIGQUIT"):
         signal.signal(signal.SIGQUIT, signal.SIG_DFL)
-    sys.path[0] = cwd  # as `python -m` sets it
     sys.path.extend(_missing_pth_entries())
     sys.path_importer_cache.clear()
     importlib.invalidate_caches()
+
+
+def _run_pytest(out, err, cwd, env, word, args):
+    """The run's pytest, in this (forked) process, as ``WORD -m pytest ARGS`` would run it."""
+    import runpy
+
+    _enter(out, err, cwd, env)
+    sys.path[0] = cwd  # as `python -m` sets it
+    if hasattr(sys, "orig_argv"):  # 3.10+
+        sys.orig_argv = [word, "-m", "pytest"] + args
     sys.argv = ["-m"] + args  # runpy puts pytest's __main__.py in argv[0]
     runpy.run_module("pytest", run_name="__main__", alter_sys=True)  # raises SystemExit: the interpreter exits
+
+
+def _run_script(out, err, cwd, env, word, args):
+    """The run's ``WORD SCRIPT ARGS``, in this (forked) process, as the interpreter runs a script:
+    ``sys.argv``, ``sys.path[0]`` (the script's folder), a new ``__main__`` module with the names the
+    interpreter gives it; an exception the script does not catch is printed by ``sys.excepthook``
+    from the script's first frame on (this program's frames left out, as the interpreter has none)
+    and gives exit code 1, and a ``KeyboardInterrupt`` ends it by SIGINT, as the interpreter does."""
+    import builtins
+    import importlib.machinery
+    import signal
+    import types
+
+    _enter(out, err, cwd, env)
+    path = args[0]
+    sys.path[0] = os.path.dirname(os.path.realpath(path))
+    if hasattr(sys, "orig_argv"):
+        sys.orig_argv = [word] + args
+    sys.argv = list(args)
+    main = types.ModuleType("__main__")
+    if "__annotations__" in vars(sys.modules["__main__"]):  # as the interpreter made this one's
+        main.__annotations__ = {}
+    main.__file__ = path
+    main.__cached__ = None
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    main.__builtins__ = builtins
+    sys.modules["__main__"] = main
+    try:
+        with open(path, "rb") as f:
+            code = compile(f.read(), path, "exec")
+        exec(code, vars(main))
+    except SystemExit:
+        raise  # the interpreter exits with its code (and prints a message that is not one)
+    except BaseException:  # noqa: BLE001 - reported as the interpreter reports it
+        kind, value, tb = sys.exc_info()
+        while tb is not None and tb.tb_frame.f_code.co_filename != path:
+            tb = tb.tb_next
+        value.__traceback__ = tb  # what the hook prints (it takes the exception's own)
+        sys.excepthook(kind, value, tb)
+        if issubclass(kind, KeyboardInterrupt):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        raise SystemExit(1)
+    raise SystemExit(0)
+
+
+RUNS = {"pytest": _run_pytest, "script": _run_script}
 
 if __name__ == "__main__":
     main()
