@@ -38,6 +38,7 @@ from skillforge.analyze import GitTree, analyze_change_labels, language_of  # no
 from skillforge.stats import workspace_stats  # noqa: E402
 from skillforge.analyze.split import load_test_config  # noqa: E402
 from skillforge.stages.analyze import Filters, run_analyze  # noqa: E402
+from skillforge.stages.analyze import run as analyze_run  # noqa: E402
 from skillforge.mine.local import mine_local  # noqa: E402
 from skillforge.workspace import Workspace  # noqa: E402
 
@@ -68,7 +69,7 @@ def ours_prs(repo: Path, workers: int | None = None) -> PRRun:
         start = time.perf_counter()
         summary = mine_local(ws, repo, repo_name="bench/repo")
         mined = time.perf_counter()
-        analysis = run_analyze(ws, filters=Filters(max_files=10_000, max_code_lines=10**9), workers=workers)
+        analysis = analyze_run(ws, Filters(max_files=10_000, max_code_lines=10**9), workers=workers)
         end = time.perf_counter()
         text = workspace_stats(ws).render_text()
         ws.close()

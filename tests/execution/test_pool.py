@@ -206,6 +206,7 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
         (ENV, RunSpec(commit=c1, script=SCRIPT_RAISES)),                              # exit code 1, traceback
         (ENV, RunSpec(commit=c1, script="print('x')\ndef broken(:\n    pass\n")),   # a syntax error
         (ENV, RunSpec(commit=c1, script="import sys\nsys.exit('no luck')\n")),       # exit 1 and the message
+        (ENV, RunSpec(commit=c1, script="print('before')\nraise KeyboardInterrupt\n")),  # ends by SIGINT
     ]
     pool = make_pool(2, log_dir=tmp_path, jobs=jobs, fork_server=fork_server)
     with ThreadPoolExecutor(max_workers=2) as threads:
@@ -218,7 +219,7 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
     statuses = [r.status for r in warm]
     assert statuses[:10] == ["ok", "ok", "ok", "collection_error", "collection_error", "apply_failed", "ok", "ok",
                              "ok", "collection_error"]
-    assert [r.exit_code for r in warm[10:]] == [0, 1, 1, 1]
+    assert [r.exit_code for r in warm[10:]] == [0, 1, 1, 1, 130]
     assert "ValueError: boom" in warm[11].output and 'File "/sf/script.py", line 7, in <module>' in warm[11].output
     assert "SyntaxError" in warm[12].output and "no luck" in warm[13].output
     assert "'/sf/script.py'] /sf True True None" in warm[10].output and "/venv/bin/python" in warm[10].output
@@ -232,7 +233,7 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
     assert stats["containers_discarded"] == 0 and 0 < stats["utilisation"] <= 1
     assert all((w.jobs is not None) == jobs for w in pool._all.values()) and stats["jobs_unavailable"] == 0
     if fork_server:  # every pytest run that reached its tests and every script run came from a fork server
-        assert stats["warm_runs"] == 5 + 7
+        assert stats["warm_runs"] == 5 + 8
     assert stats["latency_p50_s"] > 0 and stats["latency_p95_s"] >= stats["latency_p50_s"]
 
 

@@ -325,7 +325,8 @@ def _run_script(out, err, cwd, env, word, args):
     ``sys.argv``, ``sys.path[0]`` (the script's folder), a new ``__main__`` module with the names the
     interpreter gives it; an exception the script does not catch is printed by ``sys.excepthook``
     from the script's first frame on (this program's frames left out, as the interpreter has none)
-    and gives exit code 1, and a ``KeyboardInterrupt`` ends it by SIGINT, as the interpreter does."""
+    and gives exit code 1, and a ``KeyboardInterrupt`` ends it by SIGINT, as the interpreter does (3.8+;
+    before, exit code 1)."""
     import builtins
     import importlib.machinery
     import signal
@@ -357,7 +358,7 @@ def _run_script(out, err, cwd, env, word, args):
             tb = tb.tb_next
         value.__traceback__ = tb  # what the hook prints (it takes the exception's own)
         sys.excepthook(kind, value, tb)
-        if issubclass(kind, KeyboardInterrupt):
+        if issubclass(kind, KeyboardInterrupt) and sys.version_info >= (3, 8):  # ends by the signal, as 3.8+ does
             sys.stdout.flush()
             sys.stderr.flush()
             signal.signal(signal.SIGINT, signal.SIG_DFL)
