@@ -59,6 +59,7 @@ import json
 import re
 import secrets
 import shlex
+import stat
 import tarfile
 import threading
 import time
@@ -199,17 +200,24 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, wa
         "    [ -n \"$left\" ] && note \"cannot clear\" $left",
         "  fi",
     ]
-    by_mode: dict[int, list[str]] = {}
-    for path, mode in owned:
-        by_mode.setdefault(mode & 0o7777, []).append(shlex.quote(path))
-    for mode, paths in sorted(by_mode.items()):
-        lines.append(f"  chmod 0{mode:04o} {' '.join(paths)} >/dev/null 2>&1 || note 'cannot reset the mode of "
-                     f"{' '.join(paths)}'")
     if owned:
-        lines += [
-            "  while read -r l; do case $l in ??????????+*) note \"ACLs left on $l\";; esac; "
-            f"done < <(ls -ld {' '.join(shlex.quote(p) for p, _ in owned)} 2>/dev/null)",
-        ]
+        # the mount points the uid owns: their modes as `ls -ld` prints them; one whose mode differs (or that
+        # ls does not list) is given its mode back; ACLs cannot be reset by the uid, only reported
+        lines.append("  local seen=' ' p")
+        lines.append("  while read -r l; do")
+        lines.append("    case $l in ??????????+*) note \"ACLs left on $l\";; esac")
+        lines.append("    p=${l##* }; seen=\"$seen$p \"")
+        lines.append("    case $p in")
+        for path, mode in owned:
+            shown = stat.filemode(stat.S_IFDIR | mode)
+            lines.append(f"      {shlex.quote(path)}) [ \"${{l:0:10}}\" = {shlex.quote(shown)} ] || "
+                         f"chmod 0{mode & 0o7777:04o} {shlex.quote(path)} >/dev/null 2>&1 || "
+                         f"note 'cannot reset the mode of {path}';;")
+        lines.append("    esac")
+        lines.append(f"  done < <(ls -ld {' '.join(shlex.quote(p) for p, _ in owned)} 2>/dev/null)")
+        for path, mode in owned:
+            lines.append(f"  case $seen in *' {path} '*) ;; *) chmod 0{mode & 0o7777:04o} {shlex.quote(path)} "
+                         f">/dev/null 2>&1 || note 'cannot reset the mode of {path}';; esac")
     lines += [
         "  for f in /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg; do",
         "    { read -r l; read -r l && { ipcrm -a >/dev/null 2>&1; break; }; } < \"$f\" 2>/dev/null",

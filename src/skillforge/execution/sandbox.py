@@ -243,6 +243,8 @@ def _sealed_script(recipe: EnvRecipe, spec: RunSpec, patches: list[tuple[int, st
         "  exit \"$rc\"",
         "}",
         "fail() { printf '%s\\n' \"SKILLFORGE: $2\"; finish \"$1\"; }",
+        # a text file (no NUL) as `cat` prints it, without a process
+        "sf_cat() { local t=; IFS= read -r -d '' t < \"$1\"; printf '%s' \"$t\"; }",
         "export PYTHONUNBUFFERED=1",
         "mkdir -p \"$HOME\" 2>/dev/null || { export HOME=/tmp/home; mkdir -p \"$HOME\"; }",
         f"cd {TESTBED} || fail {SETUP_FAILED} 'no {TESTBED}'",
@@ -257,11 +259,11 @@ def _sealed_script(recipe: EnvRecipe, spec: RunSpec, patches: list[tuple[int, st
             f"phase apply:{i}",
             f"echo '== git apply {name}'",
             f"if ! git apply --whitespace=nowarn -v /sf/{name} > \"$OUT/apply.log\" 2>&1; then",
-            "  cat \"$OUT/apply.log\"",
+            "  sf_cat \"$OUT/apply.log\"",
             f"  printf '%s' {i} > \"$OUT/apply_failed\"",
             f"  fail {APPLY_FAILED} 'patch {i} ({name}) does not apply'",
             "fi",
-            "cat \"$OUT/apply.log\"",
+            "sf_cat \"$OUT/apply.log\"",
         ]
     for i, cmd in enumerate(recipe.pre_test):
         lines += [
@@ -361,7 +363,7 @@ WARM_CLIENT_LINES = [
 
 JUNIT_FAMILY_LINES = [
     # pytest >= 5 is told the JUnit flavour it reports (6 changed the default); older ones know no `-o`
-    f"v=$(cat {PYTEST_VERSION_FILE} 2>/dev/null); v=${{v%%.*}}; case $v in ''|*[!0-9]*) v=99;; esac",
+    f"v=; {{ IFS= read -r v < {PYTEST_VERSION_FILE}; }} 2>/dev/null; v=${{v%%.*}}; case $v in ''|*[!0-9]*) v=99;; esac",
     "JUNIT_FAMILY=; [ \"$v\" -ge 5 ] && JUNIT_FAMILY='-o junit_family=xunit1'",
 ]
 
