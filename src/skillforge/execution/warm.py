@@ -51,8 +51,8 @@ a script run, ``python SCRIPT`` (the reproduction skill's runs), which the child
 runs as the interpreter runs a script (``sys.argv``, ``sys.path[0]`` the
 script's folder, ``__main__``; an uncaught exception printed from the script's
 first frame on, exit code 1; ``KeyboardInterrupt`` ending it by SIGINT). Each
-run is a child forked from it that becomes the run's user entirely (real, effective and saved uid, so
-the run -- and its reset -- can kill it) and dumpable again, as a shell's child
+run is a child forked from it that becomes the run's user entirely (real,
+effective and saved uid, so the run -- and its reset -- can kill it) and dumpable again, as a shell's child
 is. What the child does stays in the child. What the runs of a fork server
 share is what an interpreter fixes when it starts: the hash seed of ``str`` (so
 it is opt-in: ``WarmPool(fork_server=True)``, for rewards, not for validation,
@@ -153,8 +153,8 @@ def _missing_pth_entries():
 
 
 def _serve(fields, rc, become=None, closing=()):
-    """One run's pytest (``fields``: its request) in a child forked from this process,
-    answered on ``rc``; ``become`` is called first in the child, ``closing`` closed there."""
+    """One run's pytest or script (``fields``: its request; ``RUNS``) in a child forked from this
+    process, answered on ``rc``; ``become`` is called first in the child, ``closing`` closed there."""
     try:
         kind = fields[0]
         if kind not in RUNS:
