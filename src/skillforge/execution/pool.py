@@ -78,7 +78,8 @@ from skillforge.settings import Settings
 from skillforge.execution import InfraError, RunResult, RunSpec
 from skillforge.execution.images import LABEL_KIND, PRODUCTS_TAR, TESTBED, owner, remove_container
 from skillforge.execution.sandbox import (
-    PROTOCOL, DockerExecutor, EnvInfo, SourceProvider, _Ended, _HeadTail, _parse_protocol, _pump, _Tail, warm_python,
+    PROTOCOL, DockerExecutor, EnvInfo, SourceProvider, _Ended, _HeadTail, _parse_protocol, _pump, _Tail, forks_scripts,
+    warm_python,
 )
 
 if TYPE_CHECKING:
@@ -207,17 +208,16 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, wa
         lines.append("  while read -r l; do")
         lines.append("    case $l in ??????????+*) note \"ACLs left on $l\";; esac")
         lines.append("    p=${l##* }; seen=\"$seen$p \"")
+        reset = {path: f"chmod 0{mode & 0o7777:04o} {shlex.quote(path)} >/dev/null 2>&1 || "
+                       f"note 'cannot reset the mode of {path}'" for path, mode in owned}
         lines.append("    case $p in")
         for path, mode in owned:
             shown = stat.filemode(stat.S_IFDIR | mode)
-            lines.append(f"      {shlex.quote(path)}) [ \"${{l:0:10}}\" = {shlex.quote(shown)} ] || "
-                         f"chmod 0{mode & 0o7777:04o} {shlex.quote(path)} >/dev/null 2>&1 || "
-                         f"note 'cannot reset the mode of {path}';;")
+            lines.append(f"      {shlex.quote(path)}) [ \"${{l:0:10}}\" = {shlex.quote(shown)} ] || {reset[path]};;")
         lines.append("    esac")
         lines.append(f"  done < <(ls -ld {' '.join(shlex.quote(p) for p, _ in owned)} 2>/dev/null)")
-        for path, mode in owned:
-            lines.append(f"  case $seen in *' {path} '*) ;; *) chmod 0{mode & 0o7777:04o} {shlex.quote(path)} "
-                         f">/dev/null 2>&1 || note 'cannot reset the mode of {path}';; esac")
+        for path, _mode in owned:
+            lines.append(f"  case $seen in *' {path} '*) ;; *) {reset[path]};; esac")
     lines += [
         "  for f in /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg; do",
         "    { read -r l; read -r l && { ipcrm -a >/dev/null 2>&1; break; }; } < \"$f\" 2>/dev/null",
@@ -779,8 +779,8 @@ class WarmPool(DockerExecutor):
                  protocol: _Tail, output: _HeadTail) -> tuple[int | None, bool, str | None, float, int]:
         """The run on the container's job server: (exit code, guard fired, why the stream was
         lost or None, duration, bytes written after its end)."""
-        # the fork server runs pytest, and scripts too when its interpreter is the `python` they name
-        fork = self.fork_server and python is not None and (spec.script is None or python == "python")
+        # the fork server runs pytest, and scripts too where the run script hands them to it
+        fork = self.fork_server and python is not None and (spec.script is None or forks_scripts(python))
         command = _run_command(self._uid, warm.roots, timeout, None if self.fork_server else python,
                                take_warm=spec.script is None, handshake=False, fork=fork)
         uid, gid = (int(x) for x in self.settings.container_user.split(":"))

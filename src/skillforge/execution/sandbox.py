@@ -274,7 +274,7 @@ def _sealed_script(recipe: EnvRecipe, spec: RunSpec, patches: list[tuple[int, st
     lines.append("phase run")
     if spec.script is not None:
         lines.append("echo '== python /sf/script.py'")
-        if warm_python(recipe.test_cmd) == "python":  # the interpreter a pool's fork server runs
+        if forks_scripts(warm_python(recipe.test_cmd)):
             lines += WARM_CLIENT_LINES
             lines.append("sf_warm_python script 1 python /sf/script.py")
         else:
@@ -304,6 +304,12 @@ def warm_python(test_cmd: str) -> str | None:
     if len(words) >= 3 and words[1:3] == ["-m", "pytest"] and re.fullmatch(r"python(3(\.\d+)?)?", words[0]):
         return words[0]
     return None
+
+
+def forks_scripts(python: str | None) -> bool:
+    """Whether a pool's fork server, started as ``python`` (:func:`warm_python`), runs script runs:
+    only when it is the interpreter their line names (``python /sf/script.py``)."""
+    return python == "python"
 
 
 WARM_CLIENT_LINES = [
