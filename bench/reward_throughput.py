@@ -355,7 +355,8 @@ def main() -> int:
           f"run latency p50 {stats['latency_p50_s']:.2f}s "
           f"p95 {stats['latency_p95_s']:.2f}s, mean wait for a container {stats['wait_mean_s']:.2f}s, "
           f"containers started {stats['containers_started']:.0f}, discarded {stats['containers_discarded']:.0f}, "
-          f"runs whose pytest (or script) was started ahead of them {stats['warm_runs']:.0f} of {stats['runs']:.0f}")
+          f"runs whose pytest (or script) was started ahead of them {stats['warm_runs']:.0f} of {stats['runs']:.0f}, "
+          f"compilations served by the fork servers' code caches {stats['code_cache_hits']:.0f}")
     tests = [b for b in bare if not b.script]
     if tests:
         b, w = statistics.median(x.seconds for x in tests), statistics.median(x.pooled_s for x in tests)

@@ -207,6 +207,8 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
         (ENV, RunSpec(commit=c1, script="print('x')\ndef broken(:\n    pass\n")),   # a syntax error
         (ENV, RunSpec(commit=c1, script="import sys\nsys.exit('no luck')\n")),       # exit 1 and the message
         (ENV, RunSpec(commit=c1, script="print('before')\nraise KeyboardInterrupt\n")),  # ends by SIGINT
+        # what the interpreter leaves unclosed at its exit (the fork server's sockets are not the run's)
+        (ENV, RunSpec(commit=c1, script="import warnings\nwarnings.simplefilter('default')\nprint('ok')\n")),
     ]
     pool = make_pool(2, log_dir=tmp_path, jobs=jobs, fork_server=fork_server)
     with ThreadPoolExecutor(max_workers=2) as threads:
@@ -219,7 +221,7 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
     statuses = [r.status for r in warm]
     assert statuses[:10] == ["ok", "ok", "ok", "collection_error", "collection_error", "apply_failed", "ok", "ok",
                              "ok", "collection_error"]
-    assert [r.exit_code for r in warm[10:]] == [0, 1, 1, 1, 130]
+    assert [r.exit_code for r in warm[10:]] == [0, 1, 1, 1, 130, 0]
     assert "ValueError: boom" in warm[11].output and 'File "/sf/script.py", line 7, in <module>' in warm[11].output
     assert "SyntaxError" in warm[12].output and "no luck" in warm[13].output
     assert "'/sf/script.py'] /sf True True None" in warm[10].output and "/venv/bin/python" in warm[10].output
@@ -233,7 +235,7 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
     assert stats["containers_discarded"] == 0 and 0 < stats["utilisation"] <= 1
     assert all((w.jobs is not None) == jobs for w in pool._all.values()) and stats["jobs_unavailable"] == 0
     if fork_server:  # every pytest run that reached its tests and every script run came from a fork server
-        assert stats["warm_runs"] == 5 + 8
+        assert stats["warm_runs"] == 5 + 9
     assert stats["latency_p50_s"] > 0 and stats["latency_p95_s"] >= stats["latency_p50_s"]
 
 
@@ -324,6 +326,68 @@ def test_warm_interpreter_is_the_runs_own_and_starts_clean(docker_executor, make
     assert ".sf-warm" not in script.output, script.output
     assert pool.run(ENV, check).tests["tests/test_check.py::test_clean"] == "passed"
     assert pool.stats()["warm_runs"] == 5 + 2 * ahead
+
+
+# Test modules for the code cache: compile-time warnings, a module that does not compile
+# (imported, and as a test module at parse and at compile stage), a conftest.py
+WARNS = 'import re\nPATTERN = "\\d+"\n\n\ndef test_warns():\n    assert (1, "always true")\n'
+IMPORTS_BROKEN = "import tinypkg.broken\n\n\ndef test_never():\n    pass\n"
+CONFTEST = "import pytest\n\n\n@pytest.fixture\ndef two():\n    assert 2 == 2\n    return 2\n"
+ADD_42 = """\
+diff --git a/src/tinypkg/__init__.py b/src/tinypkg/__init__.py
+--- a/src/tinypkg/__init__.py
++++ b/src/tinypkg/__init__.py
+@@ -1,2 +1,2 @@
+ def add(a, b):
+-    return a + b
++    return 42
+"""
+USES_FIXTURE = "def test_two(two):\n    assert two + 1 == 3\n"
+
+
+def same_output(text: str) -> str:
+    """A run's output without its timings and object addresses."""
+    return re.sub(r"\b0x[0-9a-f]+\b", "<addr>", re.sub(r"\b\d+\.\d+s\b", "<s>", text))
+
+
+def test_code_cache_gives_each_run_its_own_results(docker_executor, make_pool, tiny_repo):
+    """A fork server's code cache (execution.warm) serves later runs the code of files earlier runs
+    compiled (imports, pytest's rewrite of test modules and conftest.py) only where the bytes are the
+    same: the outputs of every run, warnings, syntax errors and their tracebacks included, are those of
+    a fresh container, in the round that fills the cache and in the rounds it serves."""
+    c1, gold = tiny_repo.c1, tiny_repo.gold
+    broken = new_file_patch("src/tinypkg/broken.py", "x = 1\ndef f(:\n    pass")
+    cases = [
+        RunSpec(commit=c1),
+        RunSpec(commit=c1, patches=(ADD_42,)),                                    # the same path, other bytes
+        RunSpec(commit=c1, patches=(gold,), tests=("tests/test_sub.py", "tests/test_add.py::test_add")),
+        RunSpec(commit=c1, patches=(new_file_patch("tests/test_warns.py", WARNS),), tests=("tests/test_warns.py",)),
+        RunSpec(commit=c1, patches=(broken, new_file_patch("tests/test_imports.py", IMPORTS_BROKEN)),
+                tests=("tests/test_imports.py",)),
+        RunSpec(commit=c1, patches=(new_file_patch("tests/test_parse.py", "def test_x(:\n    pass"),),
+                tests=("tests/test_parse.py",)),
+        RunSpec(commit=c1, patches=(new_file_patch("tests/test_ret.py", "return 1\n"),), tests=("tests/test_ret.py",)),
+        RunSpec(commit=c1, patches=(new_file_patch("tests/conftest.py", CONFTEST),
+                                    new_file_patch("tests/test_fixture.py", USES_FIXTURE)),
+                tests=("tests/test_fixture.py", "tests/test_add.py")),
+        RunSpec(commit=c1, patches=(broken,), script="import tinypkg\nprint(tinypkg.add(2, 3))\nimport tinypkg.broken\n"),
+    ]
+    fresh = [docker_executor.run(ENV, spec) for spec in cases]
+    assert "invalid escape sequence" in fresh[3].output and "assertion is always true" in fresh[3].output
+    assert fresh[4].status == fresh[5].status == fresh[6].status == "collection_error"
+    assert "'return' outside function" in fresh[6].output and "SyntaxError" in fresh[8].output
+    pool = make_pool(1, fork_server=True)
+    hits = []
+    for _round in range(3):
+        for spec, want in zip(cases, fresh):
+            got = pool.run(ENV, spec)
+            assert comparable(got) == comparable(want), (spec, want.output[-3000:], got.output[-3000:])
+            assert same_output(got.output) == same_output(want.output), (spec, want.output, got.output)
+        hits.append(pool.stats()["code_cache_hits"])
+    stats = pool.stats()
+    assert stats["warm_runs"] == 3 * len(cases) and stats["containers_started"] == 1
+    # from the second round on, each run that compiles tinypkg and rewrites a test module gets both from the cache
+    assert hits[1] - hits[0] >= 10 and hits[2] - hits[1] == hits[1] - hits[0], hits
 
 
 # A run that goes after the job server (execution.jobs): signals every process it sees, reads

@@ -521,6 +521,9 @@ class WarmPool(DockerExecutor):
                 # runs whose pytest (or script, with a fork server) was started ahead of them
                 "warm_runs": float(self._counts["warm_runs"]),
                 "jobs_unavailable": float(self._counts["jobs_unavailable"]),  # containers without a job server
+                # compilations (imports, pytest's assertion rewrites) a fork server's code cache served
+                # (as its runs count them)
+                "code_cache_hits": float(self._counts["code_cache_hits"]),
                 "latency_mean_s": sum(lat) / len(lat) if lat else 0.0,
                 "latency_p50_s": _quantile(lat, 0.5),
                 "latency_p95_s": _quantile(lat, 0.95),
@@ -755,9 +758,11 @@ class WarmPool(DockerExecutor):
             if lost is not None and not guard_fired:
                 raise InfraError(f"lost the output stream of {where}: {lost}", triage="sandbox")
             text = protocol.value().decode("utf-8", "replace")
-            if f"{PROTOCOL} warm used" in text:
+            used = re.search(rf"^{PROTOCOL} warm used(?: (\d+))?$", text, re.M)
+            if used:
                 with self._cond:
                     self._counts["warm_runs"] += 1
+                    self._counts["code_cache_hits"] += int(used.group(1) or 0)
             watchdog = next((line for line in text.splitlines() if line.startswith(TIMED_OUT)), None)
             timed_out = guard_fired or watchdog is not None
             if timed_out:

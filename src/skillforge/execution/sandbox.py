@@ -323,7 +323,7 @@ WARM_CLIENT_LINES = [
     # first is looked up on the PATH for `$_`, as bash sets it); the rest are its arguments. fd 3 (the
     # protocol) is not handed on.
     "sf_warm_python() {",
-    "  local kind=$1 words=$2 rc= line= started=0 pid= n=0 d",
+    "  local kind=$1 words=$2 rc= line= started=0 pid= n=0 d cached=0",
     "  shift 2",
     "  if [ -n \"${SF_FORK:-}\" ]; then  # the container's fork server, at fd 5 (the job server's)",
     "    SF_FORK=",
@@ -346,7 +346,8 @@ WARM_CLIENT_LINES = [
     "    exec 9>&-",
     "    while :; do",
     "      if read -r -t 1 -u 8 line; then",
-    "        case $line in started) started=1;; fallback) break;; *) rc=$line; break;; esac",
+    "        case $line in started) started=1;; fallback) break;; cached\\ *) cached=${line#cached };;"
+    " *) rc=$line; break;; esac",
     "      elif [ $? -le 128 ] && [ \"$pid\" = fork ]; then  # the fork server closed the socket",
     "        [ $started = 1 ] && rc=137",
     "        break",
@@ -359,7 +360,7 @@ WARM_CLIENT_LINES = [
     "    while [ \"$pid\" != fork ] && kill -0 \"$pid\" 2>/dev/null; do read -r -t 0.005 -u 8 line; done  # exited",
     "    exec 8<&- 6>&- 7>&-",
     "    line=fallback; [ -n \"$rc\" ] && line=used",
-    f"    printf '{PROTOCOL} warm %s\\n' \"$line\" >&3",
+    f"    printf '{PROTOCOL} warm %s %s\\n' \"$line\" \"$cached\" >&3",
     "    [ -n \"$rc\" ] && return $(( rc & 255 ))",
     "  fi",
     "  \"$@\" 3>&-",

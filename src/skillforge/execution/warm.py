@@ -62,8 +62,17 @@ of its imports are frozen out of the garbage collector's view (``gc.freeze``:
 a child's collections do not walk them), which only ``gc.get_objects()`` shows.
 A script run also finds pytest and its plugins among ``sys.modules`` (already
 imported, as the script's ``import pytest`` would leave them).
+
+A fork server also keeps a code cache (``_CodeCache``): the code objects of the
+files its children compiled (the repository's modules they import, pytest's
+rewrite of their test modules), compiled by the server itself from the bytes of
+each file and handed to a later child only for those very bytes. A child sees
+its hooks as ``SourceLoader.source_to_code`` and, in pytest's rewrite module,
+``rewrite_asserts`` and a ``compile``; its results and output are those of a
+new interpreter (a compilation that warns or fails is never served from the cache).
 """
 
+import gc
 import os
 import sys
 
@@ -152,9 +161,244 @@ def _missing_pth_entries():
     return added
 
 
-def _serve(fields, rc, become=None, closing=()):
+# The fork server's code cache: code objects, by content, for its children's imports.
+#
+# A run compiles the repository's modules it imports (no ``__pycache__`` survives the reset) and
+# pytest rewrites the asserts of its test modules and ``conftest.py`` files (an AST walk in Python):
+# the same files, byte for byte, in most runs of an environment (a reward scores many answers to
+# one instance). A child reports the files it compiled without the cache (their paths: data, never
+# trusted); before each later fork the server reads those paths itself (the run's tree is in place
+# by then), compiles what it has not compiled in that content, with the interpreter's own
+# ``compile`` and pytest's own rewrite, and the child it forks looks each file up by path and the
+# SHA-256 of the bytes it read: so a child only ever gets the code of the very bytes it would have
+# compiled, computed by this process. A compilation that warns (a ``SyntaxWarning``, pytest's
+# "assertion is always true") or fails is not cached: the child compiles it, and warns or fails, itself.
+# The hooks are ``SourceLoader.source_to_code`` (every import from source) and, in pytest's rewrite
+# module, ``rewrite_asserts`` and ``compile`` (pytest 5+; its own ``ast.parse`` is left as it is); in a
+# traceback their frames are importlib's, which the interpreter trims, and hidden from pytest's
+# (``__tracebackhide__``): a run's output is what it is without the cache.
+CODE_MAX_FILE = 4 << 20  # bytes of one source file
+CODE_MAX_BYTES = 16 << 20  # source bytes whose code is kept (least recently used go first)
+CODE_MAX_PATHS = 2048  # files read ahead of a fork (the paths children reported last)
+CODE_MAX_READ = 32 << 20  # bytes read ahead of one fork
+CODE_MAX_REPORT = 1 << 20  # bytes of a child's report
+CODE_HOOKS = '''
+def source_to_code(self, data, path, *, _optimize=-1):
+    __tracebackhide__ = True
+    if type(data) is bytes and type(path) is str:
+        code = _codes.get(("c", path, _optimize, _sha(data).digest()), _codes)
+        if code is _codes:
+            _note(b"m\\0c\\0%d\\0%s\\0" % (_optimize, _fsencode(path)))
+        elif code is not None:
+            _note(b"h\\0")
+            return code
+    return _source_to_code(self, data, path, _optimize=_optimize)
+
+
+def rewrite_asserts(mod, source, module_path=None, config=None):
+    __tracebackhide__ = True
+    if type(source) is bytes and type(module_path) is str and not _pass_hook(config):
+        code = _codes.get(("r", module_path, -1, _sha(source).digest()), _codes)
+        if code is _codes:
+            _note(b"m\\0r\\0-1\\0%s\\0" % _fsencode(module_path))
+        elif code is not None:
+            _note(b"h\\0")
+            _pending[:] = [mod, code]
+            return None
+    return _rewrite_asserts(mod, source, module_path, config)
+
+
+def compile(source, *args, **kwargs):
+    __tracebackhide__ = True
+    if _pending:
+        tree, code = _pending
+        del _pending[:]
+        if tree is source:
+            return code
+    return _compile(source, *args, **kwargs)
+'''
+
+
+def _rewrite_module():
+    """pytest's assertion rewrite module where its hooks apply (``_rewrite_test`` calls ``ast.parse``,
+    ``rewrite_asserts(tree, source, path, config)`` and ``compile``: pytest 5+), else None."""
+    try:
+        import inspect
+        import _pytest.assertion.rewrite as rewrite
+
+        params = list(inspect.signature(rewrite.rewrite_asserts).parameters)
+        names = rewrite._rewrite_test.__code__.co_names
+    except Exception:  # noqa: BLE001 - another layout: no cache for rewrites
+        return None
+    if params != ["mod", "source", "module_path", "config"] or "rewrite_asserts" not in names \
+            or "compile" not in names or "compile" in vars(rewrite):
+        return None
+    return rewrite
+
+
+def _pass_hook(config):
+    """Whether pytest's ``enable_assertion_pass_hook`` is on (rewrites then depend on the config)."""
+    if config is None:
+        return False
+    try:
+        return bool(config.getini("enable_assertion_pass_hook"))
+    except Exception:  # noqa: BLE001 - unknown: the child rewrites itself
+        return True
+
+
+class _CodeCache:
+    """Code objects by (kind, path, optimize, SHA-256 of the source): ``c`` an import's
+    ``compile``, ``r`` pytest's rewrite of a test module; None where the child compiles itself."""
+
+    def __init__(self):
+        import collections
+        import hashlib
+
+        self.codes = collections.OrderedDict()
+        self.sizes = {}
+        self.size = 0
+        self.paths = collections.OrderedDict()  # (kind, path, optimize) children compiled themselves
+        self.sha = hashlib.sha256
+        self.rewrite = _rewrite_module()
+
+    def prepare(self):
+        """Compiles, before a fork, the files of the paths learned that the cache lacks in their
+        present content; True when it added any."""
+        added, budget = False, CODE_MAX_READ
+        for entry in list(self.paths):
+            if budget <= 0:
+                break
+            kind, path, optimize = entry
+            data = _read_source(path)
+            if data is None:  # not in this run's tree (a later child that compiles it reports it again)
+                del self.paths[entry]
+                continue
+            budget -= len(data)
+            key = (kind, path, optimize, self.sha(data).digest())
+            if key in self.codes:
+                self.codes.move_to_end(key)
+                continue
+            self._store(key, self._compile(kind, path, optimize, data), len(data))
+            added = True
+        return added
+
+    def _compile(self, kind, path, optimize, data):
+        import warnings
+
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                if kind == "c":
+                    code = compile(data, path, "exec", dont_inherit=True, optimize=optimize)
+                elif self.rewrite is not None:
+                    import ast
+
+                    tree = ast.parse(data, filename=path)
+                    self.rewrite.rewrite_asserts(tree, data, path, None)
+                    code = compile(tree, path, "exec", dont_inherit=True)
+                else:
+                    return None
+        except Exception:  # noqa: BLE001 - the child compiles it, and fails, itself
+            return None
+        return None if caught else code
+
+    def _store(self, key, code, size):
+        self.codes[key] = code
+        self.sizes[key] = size
+        self.size += size
+        while len(self.codes) > 1 and self.size > CODE_MAX_BYTES:
+            old, _ = self.codes.popitem(last=False)
+            self.size -= self.sizes.pop(old)
+
+    def learn(self, fd):
+        """Reads a child's report (``fd``, closed) once the child has exited: the paths it compiled
+        itself are read ahead of the next forks; returns how many of its compilations the cache served."""
+        data = b""
+        try:
+            os.set_blocking(fd, False)
+            while len(data) < CODE_MAX_REPORT:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:  # nothing more (a process the run left may hold the pipe)
+            pass
+        finally:
+            os.close(fd)
+        fields = data.split(b"\0")
+        hits, i = 0, 0
+        while i < len(fields):
+            if fields[i] == b"h":
+                hits += 1
+                i += 1
+            elif fields[i] == b"m" and i + 3 < len(fields):
+                kind, optimize, path = fields[i + 1], fields[i + 2], os.fsdecode(fields[i + 3])
+                i += 4
+                if kind in (b"c", b"r") and optimize.lstrip(b"-").isdigit() and path.startswith("/") \
+                        and len(path) < 4096:
+                    entry = (kind.decode(), path, int(optimize))
+                    self.paths[entry] = None
+                    self.paths.move_to_end(entry)
+                    if len(self.paths) > CODE_MAX_PATHS:
+                        self.paths.popitem(last=False)
+            else:
+                i += 1
+        return hits
+
+    def install(self, report):
+        """In the child: the hooks, which look its compilations up here and report on ``report``."""
+        import importlib._bootstrap_external as external
+
+        os.set_blocking(report, False)
+
+        def note(record):
+            try:
+                os.write(report, record)
+            except OSError:
+                pass
+
+        space = {"_codes": self.codes, "_sha": self.sha, "_note": note, "_fsencode": os.fsencode,
+                 "_source_to_code": external.SourceLoader.source_to_code, "_pending": [],
+                 "_pass_hook": _pass_hook, "_compile": compile, "__name__": "importlib._bootstrap_external"}
+        if self.rewrite is not None:
+            space["_rewrite_asserts"] = self.rewrite.rewrite_asserts
+        exec(compile(CODE_HOOKS, "<frozen importlib._bootstrap_external>", "exec"), space)
+        external.SourceLoader.source_to_code = space["source_to_code"]
+        if self.rewrite is not None:
+            self.rewrite.rewrite_asserts = space["rewrite_asserts"]
+            self.rewrite.compile = space["compile"]
+
+
+def _read_source(path):
+    """The bytes of the regular file ``path`` (not through a final symbolic link, never blocking), or None."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > CODE_MAX_FILE:
+            return None
+        parts, size = [], 0
+        while size <= CODE_MAX_FILE:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        return b"".join(parts) if size <= CODE_MAX_FILE else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _serve(fields, rc, become=None, closing=(), cache=None):
     """One run's pytest or script (``fields``: its request; ``RUNS``) in a child forked from this
-    process, answered on ``rc``; ``become`` is called first in the child, ``closing`` closed there."""
+    process, answered on ``rc``; ``become`` is called first in the child, ``closing`` (sockets) closed there;
+    ``cache``: the fork server's code cache (``_CodeCache``), prepared before the fork and told after it."""
     try:
         kind = fields[0]
         if kind not in RUNS:
@@ -178,13 +422,22 @@ def _serve(fields, rc, become=None, closing=()):
     except OSError:
         os.write(rc, b"fallback\n")
         return
+    report = None
+    if cache is not None:
+        if cache.prepare() and hasattr(gc, "freeze"):
+            gc.freeze()
+        report = os.pipe()
     child = os.fork()
     if child == 0:
         try:
-            for fd in tuple(closing) + (rc,):
+            # the sockets detached: their objects must not close (or warn about) fds that the run reuses
+            for fd in set([sock.detach() for sock in closing] + [rc]):
                 os.close(fd)
             if become is not None:
                 become()
+            if report is not None:
+                os.close(report[0])
+                cache.install(report[1])
         except BaseException:  # noqa: BLE001 - nothing of the run may start half-changed
             os._exit(126)
         if "_" in env:  # as bash sets it for the command (env -0 gave its own path)
@@ -194,10 +447,14 @@ def _serve(fields, rc, become=None, closing=()):
         RUNS[kind](out, err, cwd, env, word, args)  # does not return
     for fd in (out, err):
         os.close(fd)
+    if report is not None:
+        os.close(report[1])
     os.write(rc, b"started\n")
     _, status = os.waitpid(child, 0)
     # as a shell reports it: the exit code, or 128 + the signal that ended it
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+    if report is not None:
+        os.write(rc, ("cached %d\n" % cache.learn(report[0])).encode())
     os.write(rc, ("%d\n" % code).encode())
 
 
@@ -242,8 +499,7 @@ def fork_server(ruid, uid, rgid, gid, groups):
             raise OSError(ctypes.get_errno(), "prctl")
 
     _import_pytest()
-    import gc
-
+    cache = _CodeCache()
     gc.collect()
     if hasattr(gc, "freeze"):  # 3.7+: what this process holds is out of its children's collections
         gc.freeze()  # (a collection in a child would otherwise walk, and copy, every page of it)
@@ -277,7 +533,7 @@ def fork_server(ruid, uid, rgid, gid, groups):
                 fields = _read_job(run.fileno())
                 try:
                     if fields is not None:
-                        _serve(fields, run.fileno(), become=become, closing=(ctl.fileno(),))
+                        _serve(fields, run.fileno(), become=become, closing=(ctl, run), cache=cache)
                 except OSError:  # the run went away meanwhile
                     pass
                 run.close()  # one request per run
