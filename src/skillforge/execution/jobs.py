@@ -15,6 +15,9 @@ it each run over its stdin:
 * ``size`` bytes: a tar of the run's files for ``/sf`` (``run.sh``, ``src.tar``,
   patches, ``script.py``).
 
+The header may also carry ``timeout`` (seconds): the run's watchdog is then this
+process, not a process of the run's shell (see ``_run``).
+
 For each job it replaces the files of ``/sf`` (a root-owned volume the run can
 only read) by the payload's, then forks the run's shell with the uid, gid and
 groups of a ``docker exec`` as the sandbox's user (``setgroups``/``setgid``/
@@ -23,10 +26,13 @@ SETGID for this and nothing else; with no-new-privileges nothing of the run can
 get them back), default signal dispositions, ``/dev/null`` as stdin, the
 environment such an exec has, and as stdout and stderr two pipes owned by that
 user (as the engine makes an exec's: a run may reopen ``/dev/stdout``), which it
-copies to its own stdout and stderr. When the shell has exited and the pipes are
-closed -- its EXIT trap has reset the container by then -- it writes
-``<PROTOCOL> job <nonce> end`` to stderr and ``\\n<PROTOCOL> job <nonce> end
-<status>`` to stdout, the status as a shell reports it.
+copies to its own stdout and stderr, each in one write when the run is over (up to
+``FLUSH_BYTES`` held: every write is a message through the engine and the client).
+The run's home directory is made first, as the run's shell would make it. When the
+shell has exited and the pipes are closed -- its EXIT trap has reset the container
+by then -- it writes ``<PROTOCOL> job <nonce> end`` to stderr and
+``\\n<PROTOCOL> job <nonce> end <status>`` to stdout, the status as a shell
+reports it.
 
 Why a run cannot reach it: it runs as root, so the run's uid can neither signal
 it nor trace it nor open its ``/proc`` entries (its stdin, where the next job
@@ -54,6 +60,8 @@ SF = "/sf"
 READY = PROTOCOL + " jobs ready\n"
 DRAIN_S = 5.0
 READY_S = 60.0  # for the fork server to import pytest
+FLUSH_BYTES = 1 << 20  # a run's output held before it is written on
+TIMED_OUT = PROTOCOL + " timeout"  # the watchdog's line (``execution.pool``)
 
 
 def _write(fd, data):
@@ -201,12 +209,69 @@ def _child(job, out, err, fork=None):
             os._exit(126)
 
 
+def _as_user(job, fn):
+    """``fn()`` with the run's uid and gid as this process's effective ones."""
+    os.setegid(job["gid"])
+    os.seteuid(job["uid"])
+    try:
+        return fn()
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def _make_home(job):
+    """The run's ``$HOME`` (its parent there), made as its shell makes it (``mkdir`` as the run's
+    user, this process's umask: that of an exec); the reset removes it with the rest."""
+    home = job["env"].get("HOME", "")
+    if home.startswith("/") and home != "/" and os.path.isdir(os.path.dirname(home.rstrip("/"))):
+        try:
+            _as_user(job, lambda: os.mkdir(home, 0o777))
+        except OSError:  # there already, or not the run's to make: its shell sees to it
+            pass
+
+
+def _read_number(paths):
+    for path in paths:
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            continue
+    return ""
+
+
+def _time_out(job):
+    """The watchdog: the container's process count and memory use for the protocol stream, and
+    SIGKILL for every process of the run's uid. Without CAP_KILL, this process takes the run's uid
+    as its real and effective one for the ``kill(-1)`` (its saved uid stays root's, to come back):
+    the kernel then signals every process of that uid in one call, which a fork bomb cannot
+    outrun, and none of root's (the keeper) or of the fork server's; no process is started (a
+    fork bomb may hold every pid). The container is discarded, never reset."""
+    pids = _read_number(("/sys/fs/cgroup/pids.current", "/sys/fs/cgroup/pids/pids.current"))
+    memory = _read_number(("/sys/fs/cgroup/memory.current", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+    os.setresuid(job["uid"], job["uid"], 0)
+    try:
+        for _round in range(3):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:  # none left
+                break
+            time.sleep(0.01)
+    finally:
+        os.setresuid(0, 0, 0)
+    return ("%s %s %s\n" % (TIMED_OUT, pids, memory)).encode()
+
+
 def _run(job, fork=None):
     """Starts the run's shell and copies its stdout and stderr to this process's until it has
-    exited and both are closed; returns its status as a shell reports it (``DRAIN_S`` after
-    its exit, a pipe still held open -- by a process the reset could not kill -- is let go)."""
+    exited and both are closed; returns its status as a shell reports it and what it wrote to
+    each, not yet written on (``DRAIN_S`` after its exit, a pipe still held open -- by a process
+    the reset could not kill -- is let go). With ``timeout`` in the job, this is its watchdog."""
     out_r, out_w = _pipe(job["uid"], job["gid"])
     err_r, err_w = _pipe(job["uid"], job["gid"])
+    _make_home(job)
+    deadline = time.monotonic() + job["timeout"] if job.get("timeout") else None
     pid = os.fork()
     if pid == 0:
         os.close(out_r)
@@ -220,19 +285,33 @@ def _run(job, fork=None):
     targets = {out_r: 1, err_r: 2}
     for fd in targets:
         poller.register(fd, select.POLLIN)
-    status, deadline = None, None
+    held = {1: [], 2: []}
+    size, status, drained = 0, None, None
     while targets:
+        now = time.monotonic()
         if status is None:
             done, raw = os.waitpid(pid, os.WNOHANG)
             if done:
                 status = os.WEXITSTATUS(raw) if os.WIFEXITED(raw) else 128 + os.WTERMSIG(raw)
-                deadline = time.monotonic() + DRAIN_S
-        elif time.monotonic() > deadline:
+                drained = now + DRAIN_S
+            elif deadline is not None and now >= deadline:
+                held[1].append(_time_out(job))
+                deadline = None
+        elif now > drained:
             break
-        for fd, _event in poller.poll(100 if status is None else 50):
+        wait = 100 if status is None else 50
+        if status is None and deadline is not None:
+            wait = max(0, min(wait, int((deadline - now) * 1000) + 1))
+        for fd, _event in poller.poll(wait):
             data = os.read(fd, 1 << 16)
             if data:
-                _write(targets[fd], data)
+                held[targets[fd]].append(data)
+                size += len(data)
+                if size >= FLUSH_BYTES:
+                    for stream in (1, 2):
+                        _write(stream, b"".join(held[stream]))
+                        del held[stream][:]
+                    size = 0
             else:
                 poller.unregister(fd)
                 os.close(fd)
@@ -242,7 +321,7 @@ def _run(job, fork=None):
     if status is None:
         _, raw = os.waitpid(pid, 0)
         status = os.WEXITSTATUS(raw) if os.WIFEXITED(raw) else 128 + os.WTERMSIG(raw)
-    return status
+    return status, b"".join(held[1]), b"".join(held[2])
 
 
 FORK = [None, None]  # the container's fork server once started; why it could not start
@@ -283,20 +362,20 @@ def main():
         try:
             _place(payload)
         except Exception as exc:  # noqa: BLE001 - the run is not started; the client sees status 125
-            _write(2, ("SKILLFORGE: the job server could not place the run's files in /sf: %r\n" % (exc,)).encode())
+            out, err = b"", ("SKILLFORGE: the job server could not place the run's files in /sf: %r\n" % (exc,)).encode()
             status = 125
             if fork is not None:
                 os.close(fork)
         else:
-            status = _run(job, fork)
+            status, out, err = _run(job, fork)
         if fork is not None:
             try:
                 FORK[0].send(b"end")
             except OSError:
                 pass
         nonce = job["nonce"]
-        _write(2, ("%s job %s end" % (PROTOCOL, nonce)).encode())
-        _write(1, ("\n%s job %s end %d\n" % (PROTOCOL, nonce, status)).encode())
+        _write(2, err + ("%s job %s end" % (PROTOCOL, nonce)).encode())
+        _write(1, out + ("\n%s job %s end %d\n" % (PROTOCOL, nonce, status)).encode())
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ signal. A run gives the same
    of its own, started while its files are copied in with ``put_archive``. The
    keeper is then root with the SETUID and SETGID capabilities only (the job
    server needs them; the run's shell has none). The timeout is enforced inside the
-   container by a watchdog (``sleep`` then ``kill -9 -1``, see ``_run_command``)
-   and by a client-side guard on top;
+   container by a watchdog (the job server; without one, ``sleep`` then ``kill -9 -1``,
+   see ``_run_command``) and by a client-side guard on top;
 3. reset, in the same shell once ``run.sh`` has ended (its EXIT trap, as uid
    1000): kill every process of the uid until none is left, empty every place
    the run can write (the tmpfs mounts, ``/dev/shm``, POSIX message queues,
@@ -129,7 +129,7 @@ def _warm_source() -> str:
 
 
 def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, warm_python: str | None = None,
-                 take_warm: bool = False, handshake: bool = True, fork: bool = False) -> str:
+                 take_warm: bool = False, handshake: bool = True, fork: bool = False, watchdog: bool = True) -> str:
     """The shell of one run: ``run.sh`` sourced under a watchdog, and the reset
     as its EXIT trap.
 
@@ -165,6 +165,9 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, wa
 
     ``handshake``: wait for ``GO`` on stdin first (an exec started while its files are copied
     in); the job server (``execution.jobs``) starts the shell once they are in place.
+
+    ``watchdog``: False where the job server is the watchdog (the job's ``timeout``: the same line,
+    the same kill, without two processes of the run's per run).
     """
     places = " ".join(shlex.quote(p) for p, _ in roots) + " /dev/shm /dev/mqueue"
     owned = [(p, m) for p, m in roots if m is not None]
@@ -236,16 +239,19 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, wa
         "  exit $rc",
         "}",
         "trap sf_reset EXIT",
-        # the watchdog: builtins only after the sleep (a fork bomb may have taken every pid)
-        f"(sleep {int(timeout)}; p=; m=",
-        " for f in /sys/fs/cgroup/pids.current /sys/fs/cgroup/pids/pids.current; do "
-        "[ -r \"$f\" ] && read -r p < \"$f\" && break; done",
-        " for f in /sys/fs/cgroup/memory.current /sys/fs/cgroup/memory/memory.usage_in_bytes; do "
-        "[ -r \"$f\" ] && read -r m < \"$f\" && break; done",
-        f" printf '%s %s %s\\n' {shlex.quote(TIMED_OUT)} \"$p\" \"$m\"",
-        " kill -9 -1) </dev/null & disown $!",
-        ". /sf/run.sh",
     ]
+    if watchdog:
+        lines += [
+            # the watchdog: builtins only after the sleep (a fork bomb may have taken every pid)
+            f"(sleep {int(timeout)}; p=; m=",
+            " for f in /sys/fs/cgroup/pids.current /sys/fs/cgroup/pids/pids.current; do "
+            "[ -r \"$f\" ] && read -r p < \"$f\" && break; done",
+            " for f in /sys/fs/cgroup/memory.current /sys/fs/cgroup/memory/memory.usage_in_bytes; do "
+            "[ -r \"$f\" ] && read -r m < \"$f\" && break; done",
+            f" printf '%s %s %s\\n' {shlex.quote(TIMED_OUT)} \"$p\" \"$m\"",
+            " kill -9 -1) </dev/null & disown $!",
+        ]
+    lines.append(". /sf/run.sh")
     return "\n".join(lines)
 
 
@@ -787,11 +793,12 @@ class WarmPool(DockerExecutor):
         # the fork server runs pytest, and scripts too where the run script hands them to it
         fork = self.fork_server and python is not None and (spec.script is None or forks_scripts(python))
         command = _run_command(self._uid, warm.roots, timeout, None if self.fork_server else python,
-                               take_warm=spec.script is None, handshake=False, fork=fork)
+                               take_warm=spec.script is None, handshake=False, fork=fork, watchdog=False)
         uid, gid = (int(x) for x in self.settings.container_user.split(":"))
         job = _Job(secrets.token_hex(16), protocol, output)
         fields: dict[str, Any] = {"nonce": job.nonce, "size": len(payload), "command": command,
-                                  "env": warm.exec_env, "cwd": TESTBED, "uid": uid, "gid": gid, "groups": warm.groups}
+                                  "env": warm.exec_env, "cwd": TESTBED, "uid": uid, "gid": gid, "groups": warm.groups,
+                                  "timeout": int(timeout)}
         if fork:  # started with what the run's test command has at its start (run.sh exports this)
             fields["fork"] = {"python": python, "env": {**warm.exec_env, "PYTHONUNBUFFERED": "1"},
                               "ruid": FORK_SERVER_UID, "rgid": FORK_SERVER_UID, "source": _warm_source()}

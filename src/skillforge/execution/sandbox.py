@@ -246,7 +246,8 @@ def _sealed_script(recipe: EnvRecipe, spec: RunSpec, patches: list[tuple[int, st
         # a text file (no NUL) as `cat` prints it, without a process
         "sf_cat() { local t=; IFS= read -r -d '' t < \"$1\"; printf '%s' \"$t\"; }",
         "export PYTHONUNBUFFERED=1",
-        "mkdir -p \"$HOME\" 2>/dev/null || { export HOME=/tmp/home; mkdir -p \"$HOME\"; }",
+        # (a pool's job server makes it ahead: execution.jobs)
+        "[ -d \"$HOME\" ] || mkdir -p \"$HOME\" 2>/dev/null || { export HOME=/tmp/home; mkdir -p \"$HOME\"; }",
         f"cd {TESTBED} || fail {SETUP_FAILED} 'no {TESTBED}'",
         "phase reset",
         f"if [ -f {PRODUCTS_TAR} ]; then",
