@@ -207,8 +207,10 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
         (ENV, RunSpec(commit=c1, script="print('x')\ndef broken(:\n    pass\n")),   # a syntax error
         (ENV, RunSpec(commit=c1, script="import sys\nsys.exit('no luck')\n")),       # exit 1 and the message
         (ENV, RunSpec(commit=c1, script="print('before')\nraise KeyboardInterrupt\n")),  # ends by SIGINT
-        # what the interpreter leaves unclosed at its exit (the fork server's sockets are not the run's)
+        # what the interpreter leaves unclosed at its exit (the fork server's sockets are not the run's);
+        # the file descriptors the run holds (the numbers it gets for its files)
         (ENV, RunSpec(commit=c1, script="import warnings\nwarnings.simplefilter('default')\nprint('ok')\n")),
+        (ENV, RunSpec(commit=c1, script="import os\nprint(sorted(os.listdir('/proc/self/fd')), os.open('/', 0))\n")),
     ]
     pool = make_pool(2, log_dir=tmp_path, jobs=jobs, fork_server=fork_server)
     with ThreadPoolExecutor(max_workers=2) as threads:
@@ -221,7 +223,7 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
     statuses = [r.status for r in warm]
     assert statuses[:10] == ["ok", "ok", "ok", "collection_error", "collection_error", "apply_failed", "ok", "ok",
                              "ok", "collection_error"]
-    assert [r.exit_code for r in warm[10:]] == [0, 1, 1, 1, 130, 0]
+    assert [r.exit_code for r in warm[10:]] == [0, 1, 1, 1, 130, 0, 0]
     assert "ValueError: boom" in warm[11].output and 'File "/sf/script.py", line 7, in <module>' in warm[11].output
     assert "SyntaxError" in warm[12].output and "no luck" in warm[13].output
     assert "'/sf/script.py'] /sf True True None" in warm[10].output and "/venv/bin/python" in warm[10].output
@@ -235,7 +237,7 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
     assert stats["containers_discarded"] == 0 and 0 < stats["utilisation"] <= 1
     assert all((w.jobs is not None) == jobs for w in pool._all.values()) and stats["jobs_unavailable"] == 0
     if fork_server:  # every pytest run that reached its tests and every script run came from a fork server
-        assert stats["warm_runs"] == 5 + 9
+        assert stats["warm_runs"] == 5 + 10
     assert stats["latency_p50_s"] > 0 and stats["latency_p95_s"] >= stats["latency_p50_s"]
 
 
@@ -343,6 +345,7 @@ diff --git a/src/tinypkg/__init__.py b/src/tinypkg/__init__.py
 +    return 42
 """
 USES_FIXTURE = "def test_two(two):\n    assert two + 1 == 3\n"
+FDS = "import os\n\n\ndef test_fds():\n    assert (sorted(os.listdir('/proc/self/fd')), os.open('/', 0)) == ()\n"
 
 
 def same_output(text: str) -> str:
@@ -371,6 +374,7 @@ def test_code_cache_gives_each_run_its_own_results(docker_executor, make_pool, t
                                     new_file_patch("tests/test_fixture.py", USES_FIXTURE)),
                 tests=("tests/test_fixture.py", "tests/test_add.py")),
         RunSpec(commit=c1, patches=(broken,), script="import tinypkg\nprint(tinypkg.add(2, 3))\nimport tinypkg.broken\n"),
+        RunSpec(commit=c1, patches=(new_file_patch("tests/test_fds.py", FDS),), tests=("tests/test_fds.py",)),
     ]
     fresh = [docker_executor.run(ENV, spec) for spec in cases]
     assert "invalid escape sequence" in fresh[3].output and "assertion is always true" in fresh[3].output

@@ -181,7 +181,7 @@ CODE_MAX_FILE = 4 << 20  # bytes of one source file
 CODE_MAX_BYTES = 16 << 20  # source bytes whose code is kept (least recently used go first)
 CODE_MAX_PATHS = 2048  # files read ahead of a fork (the paths children reported last)
 CODE_MAX_READ = 32 << 20  # bytes read ahead of one fork
-CODE_MAX_REPORT = 1 << 20  # bytes of a child's report
+CODE_MAX_REPORT = 256 << 10  # bytes of a child's report (shared memory: no fd of the child's is taken)
 CODE_HOOKS = '''
 def source_to_code(self, data, path, *, _optimize=-1):
     __tracebackhide__ = True
@@ -310,21 +310,21 @@ class _CodeCache:
             old, _ = self.codes.popitem(last=False)
             self.size -= self.sizes.pop(old)
 
-    def learn(self, fd):
-        """Reads a child's report (``fd``, closed) once the child has exited: the paths it compiled
-        itself are read ahead of the next forks; returns how many of its compilations the cache served."""
-        data = b""
+    @staticmethod
+    def report():
+        """A child's report: anonymous shared memory (the child writes it, with no fd taken from the
+        numbers a new interpreter would give the run's files), zeros after what it wrote."""
+        import mmap
+
+        return mmap.mmap(-1, CODE_MAX_REPORT)
+
+    def learn(self, report):
+        """Reads a child's ``report`` (closed) once the child has exited: the paths it compiled itself
+        are read ahead of the next forks; returns how many of its compilations the cache served."""
         try:
-            os.set_blocking(fd, False)
-            while len(data) < CODE_MAX_REPORT:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    break
-                data += chunk
-        except OSError:  # nothing more (a process the run left may hold the pipe)
-            pass
+            data = report[:].rstrip(b"\0")
         finally:
-            os.close(fd)
+            report.close()
         fields = data.split(b"\0")
         hits, i = 0, 0
         while i < len(fields):
@@ -346,15 +346,13 @@ class _CodeCache:
         return hits
 
     def install(self, report):
-        """In the child: the hooks, which look its compilations up here and report on ``report``."""
+        """In the child: the hooks, which look its compilations up here and write to ``report``."""
         import importlib._bootstrap_external as external
-
-        os.set_blocking(report, False)
 
         def note(record):
             try:
-                os.write(report, record)
-            except OSError:
+                report.write(record)
+            except ValueError:  # full: the rest is not reported
                 pass
 
         space = {"_codes": self.codes, "_sha": self.sha, "_note": note, "_fsencode": os.fsencode,
@@ -426,7 +424,7 @@ def _serve(fields, rc, become=None, closing=(), cache=None):
     if cache is not None:
         if cache.prepare() and hasattr(gc, "freeze"):
             gc.freeze()
-        report = os.pipe()
+        report = cache.report()
     child = os.fork()
     if child == 0:
         try:
@@ -436,8 +434,7 @@ def _serve(fields, rc, become=None, closing=(), cache=None):
             if become is not None:
                 become()
             if report is not None:
-                os.close(report[0])
-                cache.install(report[1])
+                cache.install(report)
         except BaseException:  # noqa: BLE001 - nothing of the run may start half-changed
             os._exit(126)
         if "_" in env:  # as bash sets it for the command (env -0 gave its own path)
@@ -447,14 +444,12 @@ def _serve(fields, rc, become=None, closing=(), cache=None):
         RUNS[kind](out, err, cwd, env, word, args)  # does not return
     for fd in (out, err):
         os.close(fd)
-    if report is not None:
-        os.close(report[1])
     os.write(rc, b"started\n")
     _, status = os.waitpid(child, 0)
     # as a shell reports it: the exit code, or 128 + the signal that ended it
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
     if report is not None:
-        os.write(rc, ("cached %d\n" % cache.learn(report[0])).encode())
+        os.write(rc, ("cached %d\n" % cache.learn(report)).encode())
     os.write(rc, ("%d\n" % code).encode())
 
 
