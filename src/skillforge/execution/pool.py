@@ -54,13 +54,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import io
 import json
 import re
 import secrets
 import shlex
 import stat
-import tarfile
 import threading
 import time
 import uuid
@@ -76,10 +74,10 @@ import requests.exceptions
 
 from skillforge.settings import Settings
 from skillforge.execution import InfraError, RunResult, RunSpec
-from skillforge.execution.images import LABEL_KIND, PRODUCTS_TAR, TESTBED, owner, remove_container
+from skillforge.execution.images import LABEL_KIND, PRODUCTS_TAR, TESTBED, build_tar, owner, remove_container
 from skillforge.execution.sandbox import (
-    PROTOCOL, DockerExecutor, EnvInfo, SourceProvider, _Ended, _HeadTail, _parse_protocol, _pump, _Tail, forks_scripts,
-    warm_python,
+    PROTOCOL, SEALED_MODES, DockerExecutor, EnvInfo, SourceProvider, _Ended, _HeadTail, _parse_protocol, _pump, _Tail,
+    forks_scripts, warm_python,
 )
 
 if TYPE_CHECKING:
@@ -262,6 +260,12 @@ JOBS_READY = f"{PROTOCOL} jobs ready\n".encode()
 JOBS_START_S = 30.0  # how long a container's job server may take to answer
 
 
+def _jobs_module():
+    from skillforge.execution import jobs
+
+    return jobs
+
+
 @functools.lru_cache(maxsize=None)
 def _jobs_source() -> str:
     """The program of a container's job server (``execution.jobs``)."""
@@ -386,7 +390,7 @@ class _JobServer:
         if job is not None:
             job.end(why)
 
-    def submit(self, job: _Job, header: bytes, payload: bytes) -> None:
+    def submit(self, job: _Job, header: bytes, payload: bytes, tail: bytes = b"") -> None:
         with self._lock:
             previous = self._job
             if self.ended:
@@ -396,6 +400,8 @@ class _JobServer:
             self._job = job
         _send(self.sock, header)
         _send(self.sock, payload)
+        if tail:
+            _send(self.sock, tail)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -410,6 +416,7 @@ class _Warm:
     runs: int = 0
     oom_kills: int = 0
     files: frozenset[str] = frozenset()  # names the last run put under /sf
+    sources: Any = field(default_factory=lambda: _jobs_module().Sources())  # what its job server keeps
     idle_since: float = 0.0  # monotonic, while idle
     roots: list[tuple[str, int | None]] = field(default_factory=list)  # tmpfs mounts: (path, mode to restore)
     jobs: _JobServer | None = None  # its job server (None: a docker exec per run)
@@ -471,9 +478,7 @@ class WarmPool(DockerExecutor):
             raise InfraError(f"environment image {env.image} was built by an older skillforge (no install products "
                              f"at {PRODUCTS_TAR}); rebuild it (skillforge images prune, then validate again)",
                              triage="image_build")
-        timeout, tests, payload = self._sealed_files(env, spec)
-        with tarfile.open(fileobj=io.BytesIO(payload)) as tar:
-            names = frozenset(tar.getnames())
+        timeout, tests, files = self._sealed_parts(env, spec)
         log_path = self._log_path(log_name)
         try:
             for attempt in (0, 1):
@@ -484,7 +489,7 @@ class WarmPool(DockerExecutor):
                 reused = warm.runs > 0
                 keep: bool | str = "error"
                 try:
-                    ended, keep = self._run_in(warm, spec, payload, names, timeout, log_path)
+                    ended, keep = self._run_in(warm, env, spec, files, timeout, log_path)
                     # raises InfraError (sandbox setup failed): the container is discarded
                     result = self._conclude(environment, env, spec, tests, timeout, log_path, ended)
                     break
@@ -743,7 +748,7 @@ class WarmPool(DockerExecutor):
                 remove_container(container)
 
     # -- one run ----------------------------------------------------------------
-    def _run_in(self, warm: _Warm, spec: RunSpec, payload: bytes, names: frozenset[str], timeout: int,
+    def _run_in(self, warm: _Warm, env: EnvInfo, spec: RunSpec, files: dict[str, bytes | str], timeout: int,
                 log_path: Path | None) -> tuple[_Ended, bool | str]:
         """(how the run ended, True to keep the container or why to discard it)."""
         container = warm.container
@@ -755,12 +760,13 @@ class WarmPool(DockerExecutor):
         try:
             if warm.jobs is not None:
                 code, guard_fired, lost, duration, stray = self._run_job(
-                    warm, spec, payload, timeout, python, protocol, output)
+                    warm, env, spec, files, timeout, python, protocol, output)
                 if stray:
                     keep = f"{stray} bytes of output after the end of the run"
             else:
                 code, guard_fired, lost, duration = self._run_exec(
-                    warm, spec, payload, names, timeout, python, protocol, output, where)
+                    warm, spec, build_tar(files, modes=SEALED_MODES), frozenset(files), timeout, python, protocol,
+                    output, where)
             if lost is not None and not guard_fired:
                 raise InfraError(f"lost the output stream of {where}: {lost}", triage="sandbox")
             text = protocol.value().decode("utf-8", "replace")
@@ -786,25 +792,35 @@ class WarmPool(DockerExecutor):
             reset = keep
         return _Ended(code, timed_out, oom, output.text(), outputs, duration, usage), reset
 
-    def _run_job(self, warm: _Warm, spec: RunSpec, payload: bytes, timeout: int, python: str | None,
-                 protocol: _Tail, output: _HeadTail) -> tuple[int | None, bool, str | None, float, int]:
+    def _run_job(self, warm: _Warm, env: EnvInfo, spec: RunSpec, files: dict[str, bytes | str], timeout: int,
+                 python: str | None, protocol: _Tail, output: _HeadTail
+                 ) -> tuple[int | None, bool, str | None, float, int]:
         """The run on the container's job server: (exit code, guard fired, why the stream was
-        lost or None, duration, bytes written after its end)."""
+        lost or None, duration, bytes written after its end). The source tree goes only to a job
+        server that does not keep it yet (``jobs.Sources``, of which ``warm.sources`` is the account)."""
         # the fork server runs pytest, and scripts too where the run script hands them to it
         fork = self.fork_server and python is not None and (spec.script is None or forks_scripts(python))
         command = _run_command(self._uid, warm.roots, timeout, None if self.fork_server else python,
                                take_warm=spec.script is None, handshake=False, fork=fork, watchdog=False)
         uid, gid = (int(x) for x in self.settings.container_user.split(":"))
         job = _Job(secrets.token_hex(16), protocol, output)
-        fields: dict[str, Any] = {"nonce": job.nonce, "size": len(payload), "command": command,
+        fields: dict[str, Any] = {"nonce": job.nonce, "size": 0, "command": command,
                                   "env": warm.exec_env, "cwd": TESTBED, "uid": uid, "gid": gid, "groups": warm.groups,
                                   "timeout": int(timeout)}
         if fork:  # started with what the run's test command has at its start (run.sh exports this)
             fields["fork"] = {"python": python, "env": {**warm.exec_env, "PYTHONUNBUFFERED": "1"},
                               "ruid": FORK_SERVER_UID, "rgid": FORK_SERVER_UID, "source": _warm_source()}
+        source = files["src.tar"]
+        key = f"{env.repo}@{spec.commit}:{len(source)}"
+        sent = warm.sources.get(key) is None
+        if sent:
+            warm.sources.put(key, True, len(source))
+        payload = build_tar({k: v for k, v in files.items() if k != "src.tar"}, modes=SEALED_MODES)
+        fields["size"] = len(payload)
+        fields["source"] = {"key": key, "size": len(source) if sent else 0}
         header = json.dumps(fields).encode() + b"\n"
         started = time.monotonic()
-        warm.jobs.submit(job, header, payload)
+        warm.jobs.submit(job, header, payload, source if sent else b"")
         guard_fired = not job.done.wait(timeout + GUARD_S)
         duration = time.monotonic() - started
         return job.status if job.status is not None and job.status >= 0 else None, guard_fired, job.lost, \

@@ -212,6 +212,8 @@ def _run_script(recipe: EnvRecipe, spec: RunSpec, patches: list[tuple[int, str]]
     return "\n".join(lines)
 
 
+SEALED_MODES = {"run.sh": 0o755}  # the run's files under /sf: 0644 but these
+
 PROTOCOL = "@@SKILLFORGE"
 """Prefix of the lines a sealed run writes to the container's stdout (the test
 output goes to stderr): ``phase <name>`` as the run advances, ``out <base64 tar>``
@@ -629,6 +631,11 @@ class DockerExecutor:
 
     def _sealed_files(self, env: EnvInfo, spec: RunSpec) -> tuple[int, list[str], bytes]:
         """(timeout, test selection, tar of the run's files for the ``/sf`` volume)."""
+        timeout, tests, files = self._sealed_parts(env, spec)
+        return timeout, tests, build_tar(files, modes=SEALED_MODES)
+
+    def _sealed_parts(self, env: EnvInfo, spec: RunSpec) -> tuple[int, list[str], dict[str, bytes | str]]:
+        """(timeout, test selection, the run's files for the ``/sf`` volume by name; modes: ``SEALED_MODES``)."""
         recipe = env.recipe
         timeout = spec.timeout or recipe.timeout or self.settings.test_timeout
         source = self.source(env.repo, spec.commit)
@@ -640,7 +647,7 @@ class DockerExecutor:
             files[name] = (patch if patch.endswith("\n") else patch + "\n").encode(spec.patch_encoding)
         if spec.script is not None:
             files["script.py"] = spec.script
-        return timeout, tests, build_tar(files, modes={"run.sh": 0o755})
+        return timeout, tests, files
 
     def _layout_ok(self, image: str) -> bool:
         with self._layout_lock:
