@@ -510,6 +510,36 @@ def test_job_server_keeps_source_trees(docker_executor, make_pool, tiny_repo, en
     assert stats["containers_started"] == 1 and stats["retries"] == 0
 
 
+FILL = """\
+def test_fill():
+    with open("big", "wb") as f:
+        try:
+            while True:
+                f.write(b"x" * (1 << 20))
+        except OSError as exc:
+            print("full:", exc.strerror)
+    assert False
+"""
+
+
+@pytest.mark.parametrize("jobs", [True, False], ids=["job-server", "exec-per-run"])
+def test_a_full_disk_is_reported_as_a_fresh_container_reports_it(docker_client, settings, envs, source, make_pool,
+                                                                tiny_repo, jobs):
+    """The output directory and the disk use at the end of a run: written by run.sh's ``finish``
+    (``df``, ``tar``, ``base64``), or, with a job server, by the job server while the run's shell is
+    stopped; either way the result notes the full disk as a fresh container's does, and the next
+    run in the container is clean."""
+    spec = RunSpec(commit=tiny_repo.c1, patches=(new_file_patch("tests/test_fill.py", FILL),),
+                   tests=("tests/test_fill.py",))
+    fresh = DockerExecutor(docker_client, settings, envs, source, disk_size="24m").run(ENV, spec)
+    pool = make_pool(1, jobs=jobs, disk_size="24m")
+    full = pool.run(ENV, spec)
+    assert "disk limit reached: /testbed full" in fresh.reason, fresh.reason
+    assert (full.status, full.tests, full.reason) == (fresh.status, fresh.tests, fresh.reason)
+    after = pool.run(ENV, RunSpec(commit=tiny_repo.c1, tests=("tests/test_add.py",)))
+    assert "disk limit" not in after.reason and after.tests and pool.stats()["containers_discarded"] == 0
+
+
 def test_timeout_replaces_the_container(make_pool, tiny_repo, docker_client):
     pool = make_pool(1)
     first = pool.run(ENV, RunSpec(commit=tiny_repo.c1, tests=("tests/test_add.py::test_add",)))

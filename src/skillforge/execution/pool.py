@@ -127,7 +127,7 @@ def _warm_source() -> str:
 
 
 def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, warm_python: str | None = None,
-                 take_warm: bool = False, handshake: bool = True, fork: bool = False, watchdog: bool = True) -> str:
+                 take_warm: bool = False, handshake: bool = True, fork: bool = False, job_server: bool = False) -> str:
     """The shell of one run: ``run.sh`` sourced under a watchdog, and the reset
     as its EXIT trap.
 
@@ -164,8 +164,10 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, wa
     ``handshake``: wait for ``GO`` on stdin first (an exec started while its files are copied
     in); the job server (``execution.jobs``) starts the shell once they are in place.
 
-    ``watchdog``: False where the job server is the watchdog (the job's ``timeout``: the same line,
-    the same kill, without two processes of the run's per run).
+    ``job_server``: the shell of a job server's job (``execution.jobs``), which is the run's watchdog
+    (the job's ``timeout``: the same line, the same kill, without two processes of the run's per
+    run) and takes the output directory (``SF_COLLECT``: ``run.sh``'s ``finish`` stops its shell, the
+    job server writes what ``df``, ``tar`` and ``base64`` would have written, then lets it go on).
     """
     places = " ".join(shlex.quote(p) for p, _ in roots) + " /dev/shm /dev/mqueue"
     owned = [(p, m) for p, m in roots if m is not None]
@@ -175,6 +177,7 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, wa
         *(["IFS= read -r sf_go && [ \"$sf_go\" = %s ] || exit 97" % GO.decode().strip()] if handshake else []),
         "exec 0</dev/null",
         "unset sf_go",
+        *(["SF_COLLECT=1"] if job_server else []),
         # the warm interpreter the last reset started: left to this run's test command, or gone now
         "SF_WARM_TAKE=; SF_FORK=1" if fork else
         "SF_WARM_TAKE=1" if warm_python and take_warm else
@@ -238,7 +241,7 @@ def _run_command(uid: int, roots: list[tuple[str, int | None]], timeout: int, wa
         "}",
         "trap sf_reset EXIT",
     ]
-    if watchdog:
+    if not job_server:
         lines += [
             # the watchdog: builtins only after the sleep (a fork bomb may have taken every pid)
             f"(sleep {int(timeout)}; p=; m=",
@@ -801,7 +804,7 @@ class WarmPool(DockerExecutor):
         # the fork server runs pytest, and scripts too where the run script hands them to it
         fork = self.fork_server and python is not None and (spec.script is None or forks_scripts(python))
         command = _run_command(self._uid, warm.roots, timeout, None if self.fork_server else python,
-                               take_warm=spec.script is None, handshake=False, fork=fork, watchdog=False)
+                               take_warm=spec.script is None, handshake=False, fork=fork, job_server=True)
         uid, gid = (int(x) for x in self.settings.container_user.split(":"))
         job = _Job(secrets.token_hex(16), protocol, output)
         fields: dict[str, Any] = {"nonce": job.nonce, "size": 0, "command": command,
