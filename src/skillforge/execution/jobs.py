@@ -33,7 +33,11 @@ environment such an exec has, and as stdout and stderr two pipes owned by that
 user (as the engine makes an exec's: a run may reopen ``/dev/stdout``), which it
 copies to its own stdout and stderr, each in one write when the run is over (up to
 ``FLUSH_BYTES`` held: every write is a message through the engine and the client).
-The run's home directory is made first, as the run's shell would make it. When the
+The run's home directory is made first, as the run's shell would make it. At the
+end of the run, ``run.sh``'s ``finish`` (told by the pool's shell, ``SF_COLLECT``)
+stops its shell instead of running ``df``, ``tar`` and ``base64``: this process,
+woken by SIGCHLD, writes the same ``df`` file and ``out`` line as the run's user
+(``_collect``) and lets the shell go on (SIGCONT, which its session allows). When the
 shell has exited and the pipes are closed -- its EXIT trap has reset the container
 by then -- it writes ``<PROTOCOL> job <nonce> end`` to stderr and
 ``\\n<PROTOCOL> job <nonce> end <status>`` to stdout, the status as a shell
