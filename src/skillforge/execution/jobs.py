@@ -70,7 +70,7 @@ READY = PROTOCOL + " jobs ready\n"
 DRAIN_S = 5.0
 READY_S = 60.0  # for the fork server to import pytest
 FLUSH_BYTES = 1 << 20  # a run's output held before it is written on
-TIMED_OUT = PROTOCOL + " timeout"  # the watchdog's line (``execution.pool``)
+TIMED_OUT = PROTOCOL + " timeout"  # the watchdog's line on the protocol stream (this process's, or the shell's)
 
 
 def _write(fd, data):

@@ -75,6 +75,7 @@ import requests.exceptions
 from skillforge.settings import Settings
 from skillforge.execution import InfraError, RunResult, RunSpec
 from skillforge.execution.images import LABEL_KIND, PRODUCTS_TAR, TESTBED, build_tar, owner, remove_container
+from skillforge.execution.jobs import TIMED_OUT, Sources
 from skillforge.execution.sandbox import (
     PROTOCOL, SEALED_MODES, DockerExecutor, EnvInfo, SourceProvider, _Ended, _HeadTail, _parse_protocol, _pump, _Tail,
     forks_scripts, warm_python,
@@ -90,7 +91,6 @@ KEEPER_USER = "65534:65534"  # nobody: runs the init and `sleep infinity`; the r
 FORK_SERVER_UID = 65534  # the real and saved uid of a fork server (execution.warm): not the run's
 JOBS_KEEPER_USER = "0:0"  # with a job server: root, with SETUID and SETGID only (``_pool_options``)
 GUARD_S = 30.0  # client-side slack over the in-container timeout
-TIMED_OUT = f"{PROTOCOL} timeout"  # the watchdog's line on the protocol stream
 GO = b"go\n"  # the line a run's shell waits for on its stdin: its files are in place
 _ENGINE_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException, OSError)
 
@@ -263,12 +263,6 @@ JOBS_READY = f"{PROTOCOL} jobs ready\n".encode()
 JOBS_START_S = 30.0  # how long a container's job server may take to answer
 
 
-def _jobs_module():
-    from skillforge.execution import jobs
-
-    return jobs
-
-
 @functools.lru_cache(maxsize=None)
 def _jobs_source() -> str:
     """The program of a container's job server (``execution.jobs``)."""
@@ -419,7 +413,7 @@ class _Warm:
     runs: int = 0
     oom_kills: int = 0
     files: frozenset[str] = frozenset()  # names the last run put under /sf
-    sources: Any = field(default_factory=lambda: _jobs_module().Sources())  # what its job server keeps
+    sources: Sources = field(default_factory=Sources)  # the account of what its job server keeps
     idle_since: float = 0.0  # monotonic, while idle
     roots: list[tuple[str, int | None]] = field(default_factory=list)  # tmpfs mounts: (path, mode to restore)
     jobs: _JobServer | None = None  # its job server (None: a docker exec per run)
