@@ -380,7 +380,7 @@ def test_a_pool_of_workers_stores_what_one_worker_stores(reordered, tmp_path, mo
         assert seen == [f"acme__pricing-{n}" for n in range(1, 7)]  # stored in number order
         out[workers] = (_rows(ws), summary)
         ws.close()
-    assert len(pools) == 1 and pools[0].started == 2  # one worker: no pool; two: both worked
+    assert [p.started for p in pools] == [1, 2]  # one worker, in history order too; two: both worked
     assert out[2][0] == out[1][0]
     assert out[2][1] == out[1][1]
     rows, summary = out[2]
