@@ -167,18 +167,6 @@ def _create(name, data, mode):
         os.close(fd)
 
 
-def _pipe(uid, gid):
-    """A pipe owned by the run's user, as the engine makes an exec's stdio (a run may reopen
-    its ``/dev/stdout``; ``execution.warm`` hands its pytest the run's output that way)."""
-    os.setegid(gid)
-    os.seteuid(uid)
-    try:
-        return os.pipe()
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
-
-
 class _ForkServer:
     """The fork server (``execution.warm``) of the container: started on the first job that asks
     for one, between runs (the container is clean then), and kept while it lives."""
@@ -358,14 +346,18 @@ def _mount_point(path):
 def _df(places):
     """``df -Pk PLACES`` as GNU df prints it (what ``execution.sandbox._full_mounts`` reads)."""
     lines = ["Filesystem     1024-blocks  Used Available Capacity Mounted on"]
+    try:
+        with open("/proc/self/mounts") as f:
+            devices = {fields[1]: fields[0] for fields in (line.split() for line in f) if len(fields) > 1}
+    except OSError:
+        devices = {}
     for place in places:
         try:
             st = os.statvfs(place)
             mount = _mount_point(place)
-            with open("/proc/self/mounts") as f:
-                device = next((line.split()[0] for line in f if line.split()[1:2] == [mount]), "-")
         except OSError:
             continue
+        device = devices.get(mount, "-")
         size = st.f_blocks * st.f_frsize // 1024
         used = (st.f_blocks - st.f_bfree) * st.f_frsize // 1024
         avail = st.f_bavail * st.f_frsize // 1024
@@ -419,8 +411,10 @@ def _run(job, fork=None):
     exited and both are closed; returns its status as a shell reports it and what it wrote to
     each, not yet written on (``DRAIN_S`` after its exit, a pipe still held open -- by a process
     the reset could not kill -- is let go). With ``timeout`` in the job, this is its watchdog."""
-    out_r, out_w = _pipe(job["uid"], job["gid"])
-    err_r, err_w = _pipe(job["uid"], job["gid"])
+    # pipes owned by the run's user, as the engine makes an exec's stdio (a run may reopen its
+    # ``/dev/stdout``; ``execution.warm`` hands its pytest the run's output that way)
+    out_r, out_w = _as_user(job, os.pipe)
+    err_r, err_w = _as_user(job, os.pipe)
     _make_home(job)
     deadline = time.monotonic() + job["timeout"] if job.get("timeout") else None
     pid = os.fork()

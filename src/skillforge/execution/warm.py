@@ -52,7 +52,8 @@ runs as the interpreter runs a script (``sys.argv``, ``sys.path[0]`` the
 script's folder, ``__main__``; an uncaught exception printed from the script's
 first frame on, exit code 1; ``KeyboardInterrupt`` ending it by SIGINT). Each
 run is a child forked from it that becomes the run's user entirely (real,
-effective and saved uid, so the run -- and its reset -- can kill it) and dumpable again, as a shell's child
+effective and saved uid, so the run -- and its reset -- can kill it) and
+dumpable again, as a shell's child
 is. What the child does stays in the child. What the runs of a fork server
 share is what an interpreter fixes when it starts: the hash seed of ``str`` (so
 it is opt-in: ``WarmPool(fork_server=True)``, for rewards, not for validation,
@@ -63,13 +64,9 @@ a child's collections do not walk them), which only ``gc.get_objects()`` shows.
 A script run also finds pytest and its plugins among ``sys.modules`` (already
 imported, as the script's ``import pytest`` would leave them).
 
-A fork server also keeps a code cache (``_CodeCache``): the code objects of the
-files its children compiled (the repository's modules they import, pytest's
-rewrite of their test modules), compiled by the server itself from the bytes of
-each file and handed to a later child only for those very bytes. A child sees
-its hooks as ``SourceLoader.source_to_code`` and, in pytest's rewrite module,
-``rewrite_asserts`` and a ``compile``; its results and output are those of a
-new interpreter (a compilation that warns or fails is never served from the cache).
+A fork server also keeps a code cache (``_CodeCache``, described where it is
+defined); a child sees its hooks as ``SourceLoader.source_to_code`` and, in
+pytest's rewrite module, ``rewrite_asserts`` and a ``compile``.
 """
 
 import gc

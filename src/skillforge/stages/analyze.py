@@ -25,8 +25,9 @@ of one PR is usually the merge of the one before: recent trees are kept, in
 the worker, which serves one PR after the other).
 
 PRs are analyzed by a pool of such workers, one per CPU (``workers``, else
-``SKILLFORGE_ANALYZE_WORKERS``; 0 sizes it to the machine). Each worker takes stretches of PRs in the
-order their merge commits have in the first-parent history, so one PR's base is
+``SKILLFORGE_ANALYZE_WORKERS``; 0 sizes it to the machine). Each worker takes
+stretches of PRs in the order their merge commits have in the first-parent
+history, so one PR's base is
 mostly the tree (and its files the versions) the worker just read for the PR
 before. Results are kept until their turn: filters, near-duplicate checks and
 storing go strictly in PR-number order, so the outcomes do not depend on the
