@@ -191,6 +191,9 @@ class Analysis(BaseModel):
     code_lines: int = 0
     encoding: str = Field(default="utf-8", description="codec the PR's patch was decoded with (PullRecord.encoding): "
                           "the patches above are written back with it, byte-exact")
+    labelled: bool = Field(default=True, description="False for a PR the analysis filters dropped by its paths alone "
+                           "(no code change, no test change, too large...): only the fields the paths give were found; "
+                           "its entities, locations and test functions were never computed")
 
 
 class Difficulty(BaseModel):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from skillforge.analyze import analyze_change, analyze_change_labels
-from skillforge.analyze.entities import Entity, _innermost_map, _painted
+from skillforge.analyze.entities import Entity, _line_owners, _nonblank, _painted
 from skillforge.analyze.lang import GoAdapter, JavaAdapter, JavaScriptAdapter, RustAdapter, TypeScriptAdapter
 from skillforge.analyze.lang import pydeep
 from skillforge.analyze.lang.python import _piece_entities, entities, parse, test_items
@@ -207,11 +207,24 @@ def test_innermost_lines_in_one_sweep():
 
         n = rng.randint(0, 40)
         grow(1, n + 1, 0)
-        assert _innermost_map(ents, n) == _painted(ents, n)
+        painted = _painted(ents, n)
+        assert _line_owners(ents, range(-1, n + 3), n) == {ln: painted[ln] for ln in range(1, n + 1)}
+        some = rng.sample(range(1, n + 1), k=min(n, rng.randint(0, 4)))  # a few lines: the sweep stops early
+        assert _line_owners(ents, some, n) == {ln: painted[ln] for ln in some}
     deep = [Entity("q", "q", "function", k + 1, 6000, k + 1) for k in range(5000)]
     started = time.monotonic()
-    owner = _innermost_map(deep, 6000)
+    owner = _line_owners(deep, range(1, 6001), 6000)
     assert time.monotonic() - started < 1 and owner[4999] == 4998 and owner[5999] == 4999
+
+
+def test_nonblank_lines_are_those_split_gives():
+    rng = random.Random(11)
+    for _ in range(300):
+        source = bytes(rng.choice(b"ab \t\n\r\x0b\x0c") for _ in range(rng.randint(0, 30)))
+        lines = source.split(b"\n")
+        asked = [rng.randint(-1, len(lines) + 2) for _ in range(rng.randint(0, 8))]
+        expected = sorted({ln for ln in asked if 1 <= ln <= len(lines) and lines[ln - 1].strip()})
+        assert _nonblank(source, asked) == (expected, len(lines)), source
 
 
 # --------------------------------------------------------------------------- what a test module is

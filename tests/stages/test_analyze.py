@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from skillforge.analyze.split import TestConfig
 from skillforge.analyze.hygiene import Decontamination, DecontaminationError, NearDuplicates, fingerprint, jaccard
 from skillforge.schema import Outcome, Triage
 from skillforge.stats import workspace_stats
@@ -124,6 +125,48 @@ def test_drop_reasons_of_a_history(history, tmp_path):
     analysis = ws.pr_analysis("acme__pricing-1")
     assert analysis.entities == ["pricing.py::rounded"] and analysis.test_files == ["tests/test_pricing.py"]
     assert analysis.test_functions == ["tests/test_pricing.py::test_rounded_half_up"]
+    # dropped by its paths: what they give, and no labels (a near duplicate is found from its labels)
+    assert ws.pr_analysis("acme__pricing-1").labelled and ws.pr_analysis("acme__pricing-4").entities
+    for pr_id in ("acme__pricing-3", "acme__pricing-5", "acme__pricing-7"):
+        dropped = ws.pr_analysis(pr_id)
+        assert not dropped.labelled and dropped.entities == dropped.edit_locations == [], pr_id
+    three = ws.pr_analysis("acme__pricing-3")
+    assert three.files == ["pricing.py"] and three.test_files == [] and three.code_lines == 4
+    assert three.code_patch.startswith("diff --git a/pricing.py b/pricing.py")
+    assert ws.pr_analysis("acme__pricing-7").changes[0].path == "docs/index.rst"
+
+
+def test_what_the_filters_drop_by_paths_is_labelled_as_far_as_they_need(history, tmp_path):
+    """Asked for less, a PR's path-level fields and trivial kind are those of its whole analysis."""
+    from skillforge.analyze import LABELS, PATHS_ONLY, TRIVIAL_ONLY, analyze_change_labels
+    from skillforge.stages.analyze import Analyzer
+
+    ws = _mine(tmp_path, history)
+    analyzer = Analyzer(ws)
+    labels = ("entities", "added_entities", "removed_entities", "edit_locations", "added_locations",
+              "test_functions", "labelled")
+    trivial_seen = set()
+    try:
+        for row in ws.prs():
+            pr = ws.pr(row.pr_id).record
+            old, new = analyzer.tree(pr.repo, pr.base_commit), analyzer.tree(pr.repo, pr.merge_commit)
+            files = [*old.paths, *new.paths]
+            whole = analyze_change_labels(pr.patch, old.read, new.read, files, TestConfig())
+            assert whole.analysis.labelled
+            for scope in (LABELS, TRIVIAL_ONLY, PATHS_ONLY):
+                got = analyze_change_labels(pr.patch, old.read, new.read, files, TestConfig(),
+                                            wanted=lambda paths, scope=scope: scope)
+                assert got.analysis.model_dump(exclude=set(labels)) == whole.analysis.model_dump(exclude=set(labels))
+                assert got.analysis.labelled is (scope == LABELS)
+                if scope == LABELS:
+                    assert got == whole
+                else:
+                    assert got.analysis.entities == got.analysis.test_functions == [] and got.test_entities == []
+                assert got.trivial == (whole.trivial if scope != PATHS_ONLY else None), (row.pr_id, scope)
+            trivial_seen.add(whole.trivial)
+    finally:
+        analyzer.close()
+    assert trivial_seen == {None, "docstrings", "version bump"}
 
 
 def test_filters_can_keep_what_they_drop(history, tmp_path):

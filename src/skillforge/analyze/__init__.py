@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 
 from skillforge.schema import Analysis, CodeLocation, FileChange
 from skillforge.analyze import trivial as _trivial
-from skillforge.analyze.entities import Entity, TouchResult, _innermost_map, locate_edits, touch_entities
+from skillforge.analyze.entities import Entity, TouchResult, _line_owners, _nonblank, locate_edits, touch_entities
 from skillforge.analyze.lang import PYTHON, LanguageAdapter, adapter_for
 from skillforge.analyze.lang.pydeep import too_deep
 from skillforge.analyze.lang.python import module_name
@@ -372,11 +372,9 @@ def _changed_tests(
         if src is None or parsed is None:
             continue
         ents = [e for e in parsed.entities if e.kind != "variable"]
-        src_lines = src.split(b"\n")
-        owner = _innermost_map(ents, len(src_lines))  # the innermost definition of each line, in one sweep
-        for ln in set(lines):
-            if not (1 <= ln <= len(src_lines)) or not src_lines[ln - 1].strip():
-                continue
+        nonblank, n_lines = _nonblank(src, lines)
+        owner = _line_owners(ents, nonblank, n_lines)  # the innermost definition of each line, in one sweep
+        for ln in nonblank:
             if owner[ln] != -1:
                 touched.add(ents[owner[ln]].qualname)
 
@@ -434,6 +432,12 @@ def analyze_change(
     return analyze_change_labels(patch_text, read_old, read_new, repo_files, test_config, check_trivial=False).analysis
 
 
+# how much of a change :func:`analyze_change_labels` labels (``wanted``'s answer)
+LABELS = "labels"  # everything
+TRIVIAL_ONLY = "trivial"  # the path-level fields and whether the code change is trivial (tree-sitter for that alone)
+PATHS_ONLY = "paths"  # the path-level fields alone: nothing read or parsed
+
+
 def analyze_change_labels(
     patch_text: str,
     read_old: ReadFile,
@@ -442,10 +446,18 @@ def analyze_change_labels(
     test_config: TestConfig,
     *,
     check_trivial: bool = True,
+    wanted: Callable[[Analysis], str] | None = None,
 ) -> ChangeLabels:
     """:func:`analyze_change` plus whether the code change is trivial (see
     :mod:`.trivial`; each file is parsed once for both) and the tests found
-    inside code files."""
+    inside code files.
+
+    ``wanted``, given the path-level fields (``changes``, ``files``,
+    ``test_files``, ``code_lines``, ``hunks``, the patches), says how much more
+    to find: :data:`LABELS` (everything), :data:`TRIVIAL_ONLY` or
+    :data:`PATHS_ONLY`; short of everything, the analysis is marked
+    ``labelled=False`` (no entities, locations or test functions). The
+    analysis stage asks for less for a PR its filters drop by its paths."""
     files = parse_patch(patch_text)
     all_files = set(repo_files)
     all_files.update(f.path for f in files)
@@ -455,17 +467,8 @@ def analyze_change_labels(
     test_ids = {id(f) for f in test}
 
     result = Analysis()
-    entity_mod: list[str] = []
-    entity_add: list[str] = []
-    entity_rem: list[str] = []
-    edit_locations: list[CodeLocation] = []
-    added_locations: list[CodeLocation] = []
-    test_entities: list[str] = []
     modules: list[str] = []
-    code_lines = 0
-    kinds: list[str | None] = [] if check_trivial and code else [None]
-
-    for fd in files:
+    for fd in files:  # the path-level fields
         kind = lay.classify(fd.path)
         result.changes.append(
             FileChange(
@@ -480,17 +483,45 @@ def analyze_change_labels(
             )
         )
         if fd.binary:
-            if id(fd) in code_ids:
-                kinds.append(None)
             continue
         if id(fd) in code_ids:
             result.files.append(fd.path)
-            code_lines += fd.added_count + fd.removed_count
-            still_trivial = not kinds or all(k is not None for k in kinds)
+            result.code_lines += fd.added_count + fd.removed_count
             if _is_python(fd.path):
                 mod = module_name(fd.path, all_files)
                 if mod:
                     modules.append(mod)
+        elif id(fd) in test_ids:
+            result.test_files.append(fd.path)
+    result.modules = list(dict.fromkeys(modules))
+    result.code_patch = join_files(code)
+    result.test_patch = join_files(test)
+    result.other_patch = join_files(other)
+    result.hunks = sum(len(f.hunks) for f in code)
+
+    scope = wanted(result) if wanted is not None else LABELS
+    kinds: list[str | None] = [] if check_trivial and code and scope != PATHS_ONLY else [None]
+    if scope != LABELS:
+        result.labelled = False
+        for fd in code:  # the first real change decides
+            if kinds and kinds[-1] is None:
+                break
+            kinds.append(_trivial_kind(fd, read_old, read_new))
+        return ChangeLabels(analysis=result, trivial=_trivial.combine(kinds))
+
+    entity_mod: list[str] = []
+    entity_add: list[str] = []
+    entity_rem: list[str] = []
+    edit_locations: list[CodeLocation] = []
+    added_locations: list[CodeLocation] = []
+    test_entities: list[str] = []
+    for fd in files:
+        if fd.binary:
+            if id(fd) in code_ids:
+                kinds.append(None)
+            continue
+        if id(fd) in code_ids:
+            still_trivial = not kinds or all(k is not None for k in kinds)
             touch, trees, sides = _touch_file(fd, read_old, read_new, need_sides=still_trivial)
             if touch is not None:
                 entity_mod += touch.modified
@@ -506,7 +537,6 @@ def analyze_change_labels(
                     kinds.append(_trivial.change_kind(fd.path, sides.old, sides.new, status=fd.status,
                                                       old_tree=trees[0], new_tree=trees[1]))
         elif id(fd) in test_ids:
-            result.test_files.append(fd.path)
             regular = fd.new_mode is None or fd.new_mode in REGULAR_FILE_MODES  # a symlink holds no tests
             if fd.status != "removed" and regular and (fd.path in lay.test_modules
                                                          or is_python_test_module(fd.path, test_config)):
@@ -519,15 +549,26 @@ def analyze_change_labels(
     result.removed_entities = list(dict.fromkeys(entity_rem))
     result.edit_locations = _unique(edit_locations)
     result.added_locations = _unique(added_locations)
-    result.modules = list(dict.fromkeys(modules))
     result.test_functions = list(dict.fromkeys(result.test_functions))
-    result.code_patch = join_files(code)
-    result.test_patch = join_files(test)
-    result.other_patch = join_files(other)
-    result.hunks = sum(len(f.hunks) for f in code)
-    result.code_lines = code_lines
     return ChangeLabels(analysis=result, trivial=_trivial.combine(kinds),
                         test_entities=list(dict.fromkeys(test_entities)))
+
+
+def _trivial_kind(fd: FileDiff, read_old: ReadFile, read_new: ReadFile) -> str | None:
+    """Whether one code file's change is trivial (:func:`.trivial.change_kind`), parsing no more than
+    that needs: the file's two sides (through the parse cache), no entities."""
+    if fd.binary or fd.status != "modified":
+        return None
+    if adapter_for(fd.path) is None:
+        try:
+            sides = _sides(fd, read_old, read_new)
+        except AnalysisError:
+            return None  # unreadable non-source file: not trivial
+        return _trivial.change_kind(fd.path, sides.old, sides.new, status=fd.status)
+    sides, old_p, new_p = _parsed_sides(fd, read_old, read_new)
+    return _trivial.change_kind(fd.path, sides.old, sides.new, status=fd.status,
+                                old_tree=old_p.tree if old_p is not None else None,
+                                new_tree=new_p.tree if new_p is not None else None)
 
 
 def _unique(locations: list[CodeLocation]) -> list[CodeLocation]:
@@ -558,6 +599,16 @@ class _Touch(TouchResult):
     added_locations: list[CodeLocation] = field(default_factory=list)
 
 
+def _parsed_sides(fd: FileDiff, read_old: ReadFile, read_new: ReadFile
+                  ) -> tuple[_Sides, _Parsed | None, _Parsed | None]:
+    """One source file's two sides and their parses (the new side incrementally from the old)."""
+    sides = _sides(fd, read_old, read_new)
+    old_p = _PARSED.get(fd.path, sides.old) if sides.old is not None else None
+    base = (old_p, sides.old, fd) if old_p is not None and sides.new is not None else None
+    new_p = _PARSED.get(fd.path, sides.new, base) if sides.new is not None else None
+    return sides, old_p, new_p
+
+
 def _touch_file(fd: FileDiff, read_old: ReadFile, read_new: ReadFile, *, need_sides: bool
                 ) -> tuple[_Touch | None, tuple, _Sides | None]:
     """Entities one code file's change touches (None for a language without an
@@ -570,10 +621,7 @@ def _touch_file(fd: FileDiff, read_old: ReadFile, read_new: ReadFile, *, need_si
             return None, (None, None), _sides(fd, read_old, read_new)
         except AnalysisError:
             return None, (None, None), None  # unreadable non-source file: not trivial, not an error
-    sides = _sides(fd, read_old, read_new)
-    old_p = _PARSED.get(fd.path, sides.old) if sides.old is not None else None
-    base = (old_p, sides.old, fd) if old_p is not None and sides.new is not None else None
-    new_p = _PARSED.get(fd.path, sides.new, base) if sides.new is not None else None
+    sides, old_p, new_p = _parsed_sides(fd, read_old, read_new)
     old_tree = old_p.tree if old_p is not None else None
     new_tree = new_p.tree if new_p is not None else None
     old_ents = old_p.entities if old_p is not None else []

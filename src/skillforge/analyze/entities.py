@@ -299,7 +299,8 @@ class TouchResult:
 
 
 def _painted(ents: list[Entity], n_lines: int) -> list[int]:
-    """:func:`_innermost_map` by painting (for ranges that overlap without nesting)."""
+    """The innermost entity of every line (index: the 1-based line), by painting: the general rule,
+    which :func:`_line_owners` follows in one sweep where ranges nest."""
     owner = [-1] * (n_lines + 2)
     order = sorted(range(len(ents)), key=lambda k: (ents[k].start_line, -ents[k].end_line))
     for k in order:
@@ -311,55 +312,70 @@ def _painted(ents: list[Entity], n_lines: int) -> list[int]:
     return owner
 
 
-def _innermost_map(ents: list[Entity], n_lines: int) -> list[int]:
-    """For each 1-based line, the index of the innermost entity holding it (-1: none).
+def _line_owners(ents: list[Entity], lines: Iterable[int], n_lines: int) -> dict[int, int]:
+    """For each of ``lines`` (1-based, at most ``n_lines``), the index of the innermost entity
+    holding it (-1: none).
 
     Outer entities come before inner ones in ``entities`` order, and a nested
     entity's range lies inside its parent's: taken in order of their first lines,
     the open entities form a stack whose top owns the lines up to the next start
-    (linear, however deep the nesting)."""
-    owner = [-1] * (n_lines + 2)
+    (linear, however deep the nesting; only the lines asked for are looked at)."""
+    wanted = sorted({ln for ln in lines if 1 <= ln <= n_lines})
+    out: dict[int, int] = {}
+    if not wanted:
+        return out
     order = sorted(range(len(ents)), key=lambda k: (ents[k].start_line, -ents[k].end_line))
-    last = n_lines + 1
     stack: list[int] = []
-    pos = 1  # the first line not yet given an owner
+    i = 0  # the first wanted line not yet given an owner
 
-    def assign(until: int) -> None:
-        nonlocal pos
-        while pos <= until:
-            while stack and ents[stack[-1]].end_line < pos:
+    def settle(before: int) -> None:
+        nonlocal i
+        while i < len(wanted) and wanted[i] < before:
+            ln = wanted[i]
+            while stack and ents[stack[-1]].end_line < ln:
                 stack.pop()
-            if not stack:
-                pos = until + 1
-                return
-            k = stack[-1]
-            upto = min(ents[k].end_line, until)
-            owner[pos:upto + 1] = [k] * (upto + 1 - pos)
-            pos = upto + 1
+            out[ln] = stack[-1] if stack else -1
+            i += 1
 
     for k in order:
         e = ents[k]
-        assign(min(e.start_line - 1, last))
+        settle(e.start_line)
+        if i == len(wanted):
+            return out
         while stack and ents[stack[-1]].end_line < e.start_line:
             stack.pop()
         if stack and ents[stack[-1]].end_line < e.end_line:
-            return _painted(ents, n_lines)  # ranges that overlap without nesting: the general rule
+            painted = _painted(ents, n_lines)  # ranges that overlap without nesting: the general rule
+            return {ln: painted[ln] for ln in wanted}
         stack.append(k)
-    assign(last)
-    return owner
+    settle(n_lines + 1)
+    return out
+
+
+def _nonblank(source: bytes, lines: Iterable[int]) -> tuple[list[int], int]:
+    """(those of ``lines`` (1-based) that exist in ``source`` and hold more than whitespace, in
+    order; the number of lines of ``source`` as ``split(b"\\n")`` counts them)."""
+    from skillforge.analyze import _newlines
+
+    newlines = _newlines(source)
+    n_lines = len(newlines) + 1
+    out = []
+    for ln in sorted(set(lines)):
+        if 1 <= ln <= n_lines:
+            start = int(newlines[ln - 2]) + 1 if ln > 1 else 0
+            end = int(newlines[ln - 1]) if ln <= len(newlines) else len(source)
+            if source[start:end].strip():
+                out.append(ln)
+    return out, n_lines
 
 
 def _touch(source: bytes, ents: list[Entity], changed: Iterable[int]) -> tuple[list[Entity], bool]:
-    lines = source.split(b"\n")
-    owner = _innermost_map(ents, len(lines))
+    lines, n_lines = _nonblank(source, changed)
+    owner = _line_owners(ents, lines, n_lines)
     touched: dict[int, None] = {}
     module = False
-    for ln in sorted(set(changed)):
-        if ln < 1 or ln > len(lines):
-            continue
-        if not lines[ln - 1].strip():
-            continue
-        k = owner[ln] if ln < len(owner) else -1
+    for ln in lines:
+        k = owner[ln]
         if k == -1:
             module = True
         else:
@@ -460,14 +476,12 @@ def _touched_locations(source: bytes, ents: list[Entity], changed: Iterable[int]
     """The locations (entities, in source order) the non-blank changed lines fall in, and whether
     one falls outside every definition (module-level code). Lines of tests count for neither."""
     defs, loc = _locations(ents)
-    lines = source.split(b"\n")
-    owner = _innermost_map(defs, len(lines))
+    lines, n_lines = _nonblank(source, changed)
+    owner = _line_owners(defs, lines, n_lines)
     touched: set[int] = set()
     module = False
-    for ln in set(changed):
-        if not (1 <= ln <= len(lines)) or not lines[ln - 1].strip():
-            continue
-        k = owner[ln] if ln < len(owner) else -1
+    for ln in lines:
+        k = owner[ln]
         if k == -1:
             module = True
         elif not (defs[k].is_test or defs[loc[k]].is_test):

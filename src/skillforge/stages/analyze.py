@@ -14,6 +14,11 @@ Filters, in the order they are applied (the first that applies is the outcome):
 6. ``near_duplicate`` -- the code patch is (nearly) the same as that of a PR
    kept before it (``analyze.hygiene.NearDuplicates``).
 
+A PR that a filter after the trivial one drops by its paths alone (the code and
+test split, sizes, issues) is parsed only as far as the trivial filter needs,
+one that ``binary_only`` or ``no_code_change`` drops not at all; its stored
+analysis holds the fields its paths give, marked ``labelled=False``.
+
 Work is bounded: each PR is analyzed in a forked worker under a time and a
 memory budget (``SKILLFORGE_PR_TIMEOUT``, ``SKILLFORGE_PR_MEMORY``; see
 ``analyze.budget``). A PR over either is dropped ``over_budget`` with a log
@@ -125,7 +130,9 @@ class Analyzer:
             self._trees.move_to_end(key)
         return got
 
-    def labels(self, pr: PullRecord):
+    def labels(self, pr: PullRecord, filters: AnalyzeConfig | None = None):
+        """The labels of ``pr``; with ``filters``, a PR they drop by its paths gets only what decides
+        its outcome (see :func:`_wanted`)."""
         from skillforge.analyze import analyze_change_labels
         from skillforge.analyze.split import load_test_config
 
@@ -137,13 +144,31 @@ class Analyzer:
         config = self._configs.get(key)
         if config is None:
             config = self._configs[key] = load_test_config(new.read_text)
-        return analyze_change_labels(pr.patch, old.read, new.read, files, config)
+        return analyze_change_labels(pr.patch, old.read, new.read, files, config,
+                                     wanted=_wanted(pr, filters) if filters is not None else None)
 
     def close(self) -> None:
         for repo in self._repos.values():
             repo.close()
         self._repos.clear()
         self._trees.clear()
+
+
+def _wanted(pr: PullRecord, filters: AnalyzeConfig) -> Callable[[Analysis], str]:
+    """How much of ``pr`` to label, once its paths are known: everything when the filters keep it so
+    far; whether its code change is trivial when a later filter drops it (the trivial filter comes
+    first and names the outcome); nothing more when an earlier one does (binary only, no code change)."""
+    from skillforge.analyze import LABELS, PATHS_ONLY, TRIVIAL_ONLY
+
+    def wanted(paths: Analysis) -> str:
+        outcome = drop_reason(pr, paths, filters)  # every filter but the trivial one reads paths alone
+        if outcome is None:
+            return LABELS
+        if outcome.triage in (Triage.BINARY_ONLY, Triage.NO_CODE_CHANGE) or not filters.drop_trivial:
+            return PATHS_ONLY
+        return TRIVIAL_ONLY
+
+    return wanted
 
 
 def analyze_pr(ws: Workspace, pr: PullRecord) -> Analysis:
@@ -196,7 +221,7 @@ def _label_task(analyzer: Analyzer, config: AnalyzeConfig, fingerprints: bool):
     def task(pr: PullRecord, location: str | None) -> _Labelled:
         analyzer.locations[pr.repo] = location
         try:
-            labels = analyzer.labels(pr)
+            labels = analyzer.labels(pr, config)
         except RepoError as e:
             return _Labelled(unavailable=str(e))
         shingles = None

@@ -113,7 +113,8 @@ def _decorator_name(dec: Node) -> str:
 
 
 def _is_async(fn: Node) -> bool:
-    return any(c.type == "async" for c in fn.children)
+    first = fn.child(0)  # the grammar puts ``async`` first; a tree with errors is searched whole
+    return (first is not None and first.type == "async") or (fn.has_error and any(c.type == "async" for c in fn.children))
 
 
 def _function_kind(fn: Node, decorators: list[str], in_class: bool) -> str:
