@@ -181,10 +181,10 @@ def test_a_pr_over_its_time_budget_is_dropped_with_a_log(big_history, tmp_path, 
     mine_local(ws, big_history, repo_name="acme/big")
     labels = analyze.Analyzer.labels
 
-    def stuck(self, pr):  # the worker is forked: it runs this
+    def stuck(self, pr, filters=None):  # the worker is forked: it runs this
         if pr.number == 2:
             time.sleep(60)
-        return labels(self, pr)
+        return labels(self, pr, filters)
 
     monkeypatch.setattr(analyze.Analyzer, "labels", stuck)
     started = time.monotonic()
@@ -216,10 +216,10 @@ def test_a_recursion_limit_is_a_pr_outcome_with_a_log(big_history, tmp_path, mon
     mine_local(ws, big_history, repo_name="acme/big")
     labels = analyze.Analyzer.labels
 
-    def too_deep(self, pr):
+    def too_deep(self, pr, filters=None):
         if pr.number == 1:
             raise RecursionError("maximum recursion depth exceeded")
-        return labels(self, pr)
+        return labels(self, pr, filters)
 
     monkeypatch.setattr(analyze.Analyzer, "labels", too_deep)
     analyze.run(ws)
