@@ -258,3 +258,18 @@ def test_wide_changes_stay_fast(width):
     a = analyze_change(file_diff("w.py", old, new), {"w.py": old.encode()}.get, {"w.py": new.encode()}.get,
                        ["w.py"], TestConfig())
     assert len(a.entities) == 2000 and time.monotonic() - started < 30
+
+
+def test_keyword_scan_finds_what_the_regex_finds():
+    import re
+
+    from skillforge.analyze.lang.python import _holds_keyword
+
+    regex = re.compile(rb"\b(?:def|class)\b")
+    rng = random.Random(5)
+    pieces = [b"def", b"class", b"de", b"f", b"cla", b"ss", b"_", b"x", b"9", b" ", b"\n", b"(", b"\xc3\xa9", b":"]
+    for _ in range(3000):
+        source = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        start = rng.randint(0, len(source) + 1)
+        end = rng.randint(start, len(source) + 3)
+        assert _holds_keyword(source, start, end) is (regex.search(source, start, end) is not None), (source, start, end)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import posixpath
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -183,7 +182,22 @@ def _target_names(left: Node) -> list[str]:
     return out
 
 
-_KEYWORD = re.compile(rb"\b(?:def|class)\b")
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")  # ``\w`` of a bytes regex
+
+
+def _holds_keyword(source: bytes, start: int, end: int) -> bool:
+    """Whether ``def`` or ``class`` is a word of its own in ``source[start:end]``: what
+    ``re.compile(rb"\\b(?:def|class)\\b").search(source, start, end)`` finds (the byte before
+    ``start`` counts for the boundary, the end is the string's end), by ``find`` (a fast scan)."""
+    end = min(end, len(source))
+    for word in (b"def", b"class"):
+        i = source.find(word, start, end)
+        while i != -1:
+            after = i + len(word)
+            if (i == 0 or source[i - 1] not in _WORD_BYTES) and (after == end or source[after] not in _WORD_BYTES):
+                return True
+            i = source.find(word, i + 1, end)
+    return False
 
 
 def _defines(node: Node, source: bytes | None) -> bool:
@@ -192,7 +206,7 @@ def _defines(node: Node, source: bytes | None) -> bool:
     keyword defines nothing."""
     if source is None or node.has_error:
         return True
-    return _KEYWORD.search(source, node.start_byte, node.end_byte) is not None
+    return _holds_keyword(source, node.start_byte, node.end_byte)
 
 
 def _walk_entities(node: Node, scope: list[str], scope_kind: str | None, out: list[Entity], module_level: bool,
