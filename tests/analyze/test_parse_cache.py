@@ -101,3 +101,77 @@ def test_an_unseen_version_is_parsed_from_the_last_version_of_its_path(monkeypat
     assert cache.get(path, data) is first and calls == [data]  # seen: the cache's
     cache.get("other/" + path, newer + b"# elsewhere\n")  # another path: from scratch
     assert calls == [data]
+
+
+MODULE = b'''"""A module."""
+import os
+
+X = 1
+a, b = 2, 3
+
+
+@decorator
+def first(x):
+    def inner():
+        return x
+    return inner
+
+
+class Thing(Base):
+    size: int = 0
+
+    @property
+    def area(self):
+        return self.size ** 2
+
+    async def fetch(self):
+        class Local:
+            pass
+
+
+if os.name == "nt":
+    def platform():
+        return "windows"
+else:
+    def platform():
+        return "posix"
+
+try:
+    from fast import speed
+except ImportError:
+    def speed():
+        return 0
+'''
+
+
+def test_statement_memo_gives_what_a_walk_gives(monkeypatch):
+    """Module-level statements seen before (on the same lines, on others, at another column) give the
+    entities a walk of the module gives; one with a syntax error is walked, never looked up."""
+    from skillforge.analyze.lang import python as py
+
+    rng = random.Random(3)
+    statements = MODULE.split(b"\n\n\n")
+    extras = [b"def added():\n    pass", b"Y = 2; Z = 3", b"def broken(:\n    pass", b"class Thing(Base):\n    pass",
+              b"    def indented():\n        pass", b"@decorator\ndef first(x):\n    return x"]
+    memo = py._StatementMemo(max_entities=16)  # small: kept entities are let go now and then
+    shared = errors = cleared = kept_before = 0
+    for _ in range(200):
+        parts = list(statements)
+        for _ in range(rng.randint(0, 3)):
+            parts.insert(rng.randint(0, len(parts)), rng.choice(extras))
+        if rng.random() < 0.2:
+            rng.shuffle(parts)
+        source = b"\n" * rng.randint(0, 2) + rng.choice([b"\n\n\n", b"\n\n", b"\n"]).join(parts) + b"\n"
+        tree = py.parse(source)
+        monkeypatch.setattr(py, "_STATEMENTS", py._StatementMemo())
+        expected = py.entities(tree)
+        monkeypatch.setattr(py, "_STATEMENTS", memo)
+        got = py.entities(tree)
+        assert got == expected, source
+        shared += sum(a is b for a, b in zip(got, py.entities(tree)))
+        errors += any(n.has_error for n in tree.root_node.children)
+        cleared += memo._kept < kept_before
+        kept_before = memo._kept
+    assert shared > 150, shared  # the same statements on the same lines: the very entities
+    assert cleared > 3, cleared
+    assert errors > 20  # the same text parsed with an error here and without one there: walked each time

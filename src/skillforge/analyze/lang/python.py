@@ -214,7 +214,13 @@ def _walk_entities(node: Node, scope: list[str], scope_kind: str | None, out: li
     """A generator step of :func:`~skillforge.analyze.entities.run_walk`: nesting of any depth. With
     the tree's ``source``, bodies and blocks below module level that cannot define anything
     (:func:`_defines`) are skipped: below module level only definitions are entities."""
-    for child in node.children:
+    return _walk_nodes(node.children, scope, scope_kind, out, module_level, source)
+
+
+def _walk_nodes(children: Iterable[Node], scope: list[str], scope_kind: str | None, out: list[Entity],
+                module_level: bool, source: bytes | None):
+    """:func:`_walk_entities` of some of a node's children."""
+    for child in children:
         ctype = child.type
         if ctype in _DEF_TYPES or ctype == "decorated_definition":
             defn, decs = _definition(child)
@@ -273,8 +279,68 @@ def entities(source: bytes | str | Tree) -> list[Entity]:
     out: list[Entity] = []
     root = tree.root_node
     text = root.text  # from the module's first byte (leading blank lines are not in it): padded back
-    run_walk(_walk_entities(root, [], None, out, True, None if text is None else bytes(root.start_byte) + text))
+    if text is None:
+        run_walk(_walk_entities(root, [], None, out, True, None))
+        return out
+    padded = bytes(root.start_byte) + text
+    for child in root.children:
+        _statement_entities(child, padded, out)
     return out
+
+
+class _StatementMemo:
+    """The entities of module-level statements by their text: in a history, most statements of a
+    file's next version are those of the one before, often on other lines. A statement's entities
+    depend on its own subtree alone, which (without errors) its type, first column and text decide;
+    they are kept with the first line they were found on and moved to the line they are on now.
+    At most ``max_entities`` are kept (then all are let go)."""
+
+    def __init__(self, max_entities: int = 1 << 18) -> None:
+        self.max_entities = max_entities
+        self._items: dict[tuple, tuple[int, tuple[Entity, ...]]] = {}
+        self._kept = 0
+
+    def key(self, node: Node, source: bytes) -> tuple:
+        text = memoryview(source)[node.start_byte:node.end_byte]
+        return node.type, node.start_point[1], hashlib.blake2b(text, digest_size=16).digest()
+
+    def get(self, key: tuple, row: int) -> list[Entity] | tuple[Entity, ...] | None:
+        got = self._items.get(key)
+        if got is None:
+            return None
+        first, ents = got
+        if first == row:
+            return ents  # immutable: shared as they are
+        move = row - first
+        return [Entity(qualname=e.qualname, name=e.name, kind=e.kind, start_line=e.start_line + move,
+                       end_line=e.end_line + move, def_line=e.def_line + move, decorators=e.decorators,
+                       parent=e.parent, text_hash=e.text_hash, is_test=e.is_test) for e in ents]
+
+    def put(self, key: tuple, row: int, ents: list[Entity]) -> None:
+        if self._kept + len(ents) > self.max_entities:
+            self._items.clear()
+            self._kept = 0
+        self._items[key] = (row, tuple(ents))
+        self._kept += len(ents)
+
+
+_STATEMENTS = _StatementMemo()
+
+
+def _statement_entities(child: Node, source: bytes, out: list[Entity]) -> None:
+    """The entities of one module-level statement, appended to ``out`` (see :class:`_StatementMemo`;
+    a statement with a syntax error is walked, never kept)."""
+    if child.has_error:
+        run_walk(_walk_nodes((child,), [], None, out, True, source))
+        return
+    key = _STATEMENTS.key(child, source)
+    row = child.start_point[0]
+    got = _STATEMENTS.get(key, row)
+    if got is None:
+        got = []
+        run_walk(_walk_nodes((child,), [], None, got, True, source))
+        _STATEMENTS.put(key, row, got)
+    out.extend(got)
 
 
 def _piece_entities(source: bytes, scope: list[str], scope_kind: str | None, module_level: bool) -> list[Entity]:
