@@ -197,6 +197,8 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         self._bytes = 0
         self._listings: OrderedDict[bytes, list[bytes]] = OrderedDict()  # tree binsha -> ls-tree records
         self._listed = 0
+        self._blobs: OrderedDict[bytes, dict[str, tuple[str, str]]] = OrderedDict()  # tree binsha -> its blobs
+        self._blobs_kept = 0
 
     def object(self, binsha: bytes) -> tuple[bytes, bytes]:
         """``(type, data)`` of the object ``binsha``; ``ValueError`` when git has none."""
@@ -255,6 +257,55 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
             _, old_records = self._listings.popitem(last=False)
             self._listed -= len(old_records)
         return out
+
+
+    def tree_blobs(self, binsha: bytes) -> dict[str, tuple[str, str]]:
+        """The blobs (files and symlinks; submodules left out) of the tree ``binsha`` as
+        :meth:`tree_records` lists them: path (relative to it, decoded as UTF-8 with surrogate
+        escapes) -> (mode, id), in git's tree order. Kept by tree id, so a commit's listing is built
+        from those of the subtrees it shares with the commits before: the dict returned is shared,
+        never to be changed."""
+        got = self._blobs.get(binsha)
+        if got is not None:
+            self._blobs.move_to_end(binsha)
+            return got
+        typename, data = self.object(binsha)
+        if typename != b"tree":
+            raise ValueError(f"{binsha.hex()} is a {typename.decode()}, not a tree")
+        out: dict[str, tuple[str, str]] = {}
+        pos, end = 0, len(data)
+        while pos < end:
+            space = data.index(b" ", pos)
+            nul = data.index(b"\0", space)
+            mode = _canon_mode(int(data[pos:space], 8))
+            name, sha = data[space + 1:nul].decode("utf-8", "surrogateescape"), data[nul + 1:nul + 21]
+            if len(sha) != 20:
+                raise ValueError(f"tree {binsha.hex()} is truncated")
+            pos = nul + 21
+            if mode == 0o040000:
+                prefix = name + "/"
+                out.update({prefix + path: entry for path, entry in self.tree_blobs(sha).items()})
+            elif mode != 0o160000:
+                out[name] = ("%06o" % mode, sha.hex())
+        self._blobs[binsha] = out
+        self._blobs_kept += len(out)
+        while self._blobs_kept > self.max_entries and len(self._blobs) > 1:
+            _, old_blobs = self._blobs.popitem(last=False)
+            self._blobs_kept -= len(old_blobs)
+        return out
+
+    def commit_blobs(self, commit: str) -> dict[str, tuple[str, str]] | None:
+        """:meth:`tree_blobs` of the tree of the commit ``commit`` (40 hex digits); None when it is
+        not a commit this walk reads (then ``git ls-tree`` says what it is)."""
+        if not _HEX40.fullmatch(commit):
+            return None
+        try:
+            typename, data = self.object(bytes.fromhex(commit))
+            if typename == b"commit" and data.startswith(b"tree ") and data[45:46] == b"\n":
+                return self.tree_blobs(bytes.fromhex(data[5:45].decode()))
+        except (ValueError, RecursionError):
+            pass  # git says what is wrong (or lists a tree nested too deeply for this walk)
+        return None
 
 
 def tree_listing(repo: git.Repo, commit: str) -> bytes:

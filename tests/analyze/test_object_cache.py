@@ -142,6 +142,32 @@ def test_tree_listings_are_what_git_ls_tree_prints(project):
         repo.close()
 
 
+@pytest.mark.parametrize("max_entries", [2, 1 << 18])
+def test_commit_files_are_what_git_ls_tree_lists(project, monkeypatch, max_entries):
+    """A commit's files built from the subtrees kept by id are those a ``git ls-tree`` lists, in its order."""
+    from skillforge.analyze import GitTree
+
+    monkeypatch.setattr(gitio.CachingObjectDB, "max_entries", max_entries)
+    repo, plain = gitio.open_repo(project), git.Repo(project)
+    try:
+        for sha in commits(project) * 2:
+            fast, slow = GitTree(repo, sha), GitTree(plain, sha)
+            assert list(fast.entries.items()) == list(slow.entries.items()) and fast.commit == slow.commit == sha
+            assert fast.read("run.sh") == slow.read("run.sh") == b"#!/bin/sh\n"
+        first = GitTree(repo, commits(project)[-1])
+        assert first.entries["link"][0] == "120000" and first.entries["run.sh"][0] == "100755"
+        assert "caf\xe9.txt" in first.entries and "vendor/sub" not in first.entries  # a submodule is no file
+        with pytest.raises(TypeError):
+            first.entries["x"] = ("100644", "0" * 40)  # shared with the next commits: never changed
+        assert GitTree(repo, "HEAD").entries == GitTree(plain, "HEAD").entries  # a name: git resolves it
+        for handle in (repo, plain):  # an unknown commit: what GitPython says of it, as before
+            with pytest.raises((ValueError, git.BadName)):
+                GitTree(handle, "f" * 40)
+    finally:
+        repo.close()
+        plain.close()
+
+
 @pytest.mark.parametrize("max_bytes", [64, 2048, 1 << 20])  # nothing kept, some evicted, everything kept
 def test_objects_come_back_as_git_has_them_whatever_the_cache_keeps(project, monkeypatch, max_bytes):
     monkeypatch.setattr(gitio.CachingObjectDB, "max_bytes", max_bytes)
@@ -180,6 +206,7 @@ def test_the_analysis_stage_stores_the_same_with_and_without_the_caches(project,
                 m.setattr(gitio, "open_repo", lambda path, name=None: git.Repo(path))
                 m.setattr("skillforge.stages.analyze.open_repo", lambda path, name=None: git.Repo(path))
                 m.setattr(py, "_defines", lambda node, source: True)
+                m.setattr(py._STATEMENTS, "get", lambda key, row: None)  # every statement walked
                 m.setattr("skillforge.analyze.patch.hunk_line_numbers", lambda *a: None)
             ws = Workspace(tmp_path / f"ws-{cached}")
             summary = mine_local(ws, project, repo_name="o/proj")

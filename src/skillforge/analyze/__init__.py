@@ -46,7 +46,8 @@ import hashlib
 import posixpath
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from dataclasses import dataclass, field
 
 from skillforge.schema import Analysis, CodeLocation, FileChange
@@ -653,10 +654,18 @@ class GitTree:
     (read through the repository's persistent ``git cat-file --batch``)."""
 
     def __init__(self, repo, commit: str) -> None:
+        from skillforge.gitio import CachingObjectDB
+
         self.repo = repo
+        odb = repo.odb
+        blobs = odb.commit_blobs(commit) if isinstance(odb, CachingObjectDB) else None
+        if blobs is not None:  # from the trees kept by id: those a commit shares with others are read once
+            self.commit = commit
+            self.entries: Mapping[str, tuple[str, str]] = MappingProxyType(blobs)
+            return
         self.commit = repo.commit(commit).hexsha
         out = repo.git.ls_tree("-r", "-z", "--full-tree", self.commit, stdout_as_string=False)
-        self.entries: dict[str, tuple[str, str]] = {}
+        self.entries = {}
         for rec in out.split(b"\0"):
             if not rec:
                 continue
