@@ -34,12 +34,15 @@ from __future__ import annotations
 
 import json
 import re
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from datasketch import MinHash, MinHashLSH
+from typing import TYPE_CHECKING
 
 from skillforge.analyze.patch import parse_patch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datasketch import MinHash, MinHashLSH
 
 __all__ = ["Decontamination", "DecontaminationError", "NearDuplicates", "fingerprint", "jaccard"]
 
@@ -50,7 +53,15 @@ SEED = 1        # fixed: the same patches give the same signatures, run after ru
 # duplicate, so recall wins -- with 128 permutations a pair exactly at the 0.85
 # threshold is a candidate with probability 0.93, at 0.9 with 0.994.
 LSH_WEIGHTS = (0.05, 0.95)
-_EMPTY = MinHash(num_perm=NUM_PERM, seed=SEED)  # copied, so the permutations are drawn once
+
+
+@functools.cache
+def _empty() -> MinHash:
+    """The MinHash every signature starts from, copied, so the permutations are drawn once
+    (:mod:`datasketch` brings scipy: imported when the first signature is made, not with the CLI)."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=SEED)
 
 
 def fingerprint(code_patch: str) -> frozenset[str]:
@@ -75,7 +86,7 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 def _minhash(shingles: frozenset[str]) -> MinHash:
-    m = _EMPTY.copy()
+    m = _empty().copy()
     m.update_batch([x.encode("utf-8", "surrogateescape") for x in shingles])
     return m
 
@@ -92,6 +103,8 @@ class NearDuplicates:
     def __post_init__(self) -> None:
         # datasketch refuses the single band it would pick for 1.0; at 0.99 it takes 2 bands of 59 rows,
         # and exact copies -- identical signatures -- collide in every band anyway
+        from datasketch import MinHashLSH
+
         self._lsh = MinHashLSH(threshold=min(self.threshold, 0.99), num_perm=NUM_PERM, weights=LSH_WEIGHTS)
 
     def __len__(self) -> int:
