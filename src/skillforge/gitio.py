@@ -35,7 +35,6 @@ import re
 import subprocess
 import tarfile
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -156,10 +155,10 @@ def run_git(cwd: str | Path | None, *args: str, input: str | bytes | None = None
 def open_repo(path: str | Path, name: str | None = None) -> git.Repo:
     """A GitPython handle on the repository at ``path`` (its root, a working or a bare one);
     :class:`RepoError` when there is none. Its objects are read through GitPython's persistent
-    ``git cat-file --batch`` and kept by id (:class:`CachingObjectDB`); its tree listings come
-    from them (:func:`tree_listing`), with no ``git`` process per commit."""
+    ``git cat-file --batch`` and kept by id (:class:`CachingObjectDB`); a commit's files come
+    from them (:meth:`CachingObjectDB.commit_blobs`), with no ``git`` process per commit."""
     try:
-        return CachingRepo(path, odbt=CachingObjectDB)
+        return git.Repo(path, odbt=CachingObjectDB)
     except (git.NoSuchPathError, git.InvalidGitRepositoryError) as e:
         what = f"repository {name}: {path}" if name else str(path)
         raise RepoError(f"{what} is not a git repository") from e
@@ -169,7 +168,6 @@ def open_repo(path: str | Path, name: str | None = None) -> git.Repo:
 
 
 _HEX40 = re.compile(r"[0-9a-f]{40}")
-_LS_TREE_ARGS = ("-r", "-z", "--full-tree")  # what analyze.GitTree asks for
 
 
 def _canon_mode(mode: int) -> int:
@@ -189,14 +187,12 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
     two commits listed twice. Objects are immutable, so what it returns is what git has."""
 
     max_bytes = 64 << 20  # object bytes kept (an object over an eighth of it is read, never kept)
-    max_entries = 1 << 18  # tree-listing entries kept
+    max_entries = 1 << 18  # tree-listing entries (files) kept
 
     def __init__(self, root_path, git_cmd) -> None:
         super().__init__(root_path, git_cmd)
         self._objects: OrderedDict[bytes, tuple[bytes, bytes]] = OrderedDict()  # binsha -> (type, data)
         self._bytes = 0
-        self._listings: OrderedDict[bytes, list[bytes]] = OrderedDict()  # tree binsha -> ls-tree records
-        self._listed = 0
         self._blobs: OrderedDict[bytes, dict[str, tuple[str, str]]] = OrderedDict()  # tree binsha -> its blobs
         self._blobs_kept = 0
 
@@ -226,42 +222,9 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         typename, data = self.object(binsha)
         return OStream(binsha, typename, len(data), io.BytesIO(data))
 
-    def tree_records(self, binsha: bytes) -> list[bytes]:
-        """The records ``git ls-tree -r -z`` prints for the tree ``binsha`` (paths relative to it):
-        ``<mode> <type> <id>\\t<path>``, subtrees expanded in place, in git's tree order."""
-        got = self._listings.get(binsha)
-        if got is not None:
-            self._listings.move_to_end(binsha)
-            return got
-        typename, data = self.object(binsha)
-        if typename != b"tree":
-            raise ValueError(f"{binsha.hex()} is a {typename.decode()}, not a tree")
-        out: list[bytes] = []
-        pos, end = 0, len(data)
-        while pos < end:
-            space = data.index(b" ", pos)
-            nul = data.index(b"\0", space)
-            mode = _canon_mode(int(data[pos:space], 8))
-            name, sha = data[space + 1:nul], data[nul + 1:nul + 21]
-            if len(sha) != 20:
-                raise ValueError(f"tree {binsha.hex()} is truncated")
-            pos = nul + 21
-            if mode == 0o040000:
-                out += [r[:r.index(b"\t") + 1] + name + b"/" + r[r.index(b"\t") + 1:] for r in self.tree_records(sha)]
-            else:
-                kind = b"commit" if mode == 0o160000 else b"blob"
-                out.append(b"%06o %s %s\t%s" % (mode, kind, sha.hex().encode(), name))
-        self._listings[binsha] = out
-        self._listed += len(out)
-        while self._listed > self.max_entries and len(self._listings) > 1:
-            _, old_records = self._listings.popitem(last=False)
-            self._listed -= len(old_records)
-        return out
-
-
     def tree_blobs(self, binsha: bytes) -> dict[str, tuple[str, str]]:
         """The blobs (files and symlinks; submodules left out) of the tree ``binsha`` as
-        :meth:`tree_records` lists them: path (relative to it, decoded as UTF-8 with surrogate
+        ``git ls-tree -r`` lists them: path (relative to it, decoded as UTF-8 with surrogate
         escapes) -> (mode, id), in git's tree order. Kept by tree id, so a commit's listing is built
         from those of the subtrees it shares with the commits before: the dict returned is shared,
         never to be changed."""
@@ -306,47 +269,6 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         except (ValueError, RecursionError):
             pass  # git says what is wrong (or lists a tree nested too deeply for this walk)
         return None
-
-
-def tree_listing(repo: git.Repo, commit: str) -> bytes:
-    """``git ls-tree -r -z --full-tree <commit>`` of a commit id, as git prints it, read from the
-    handle's objects (:class:`CachingObjectDB`; another database: git itself is run)."""
-    odb = repo.odb
-    if isinstance(odb, CachingObjectDB) and _HEX40.fullmatch(commit):
-        try:
-            typename, data = odb.object(bytes.fromhex(commit))
-            if typename == b"commit" and data.startswith(b"tree ") and data[45:46] == b"\n":
-                records = odb.tree_records(bytes.fromhex(data[5:45].decode()))
-                return b"".join(r + b"\0" for r in records)
-        except (ValueError, RecursionError):
-            pass  # git says what is wrong (or lists a tree nested too deeply for this walk)
-    return repo.git._call_process("ls_tree", *_LS_TREE_ARGS, commit, stdout_as_string=False)
-
-
-class _CachingGit(git.Git):
-    """GitPython's command wrapper whose ``ls_tree("-r", "-z", "--full-tree", <commit id>,
-    stdout_as_string=False)`` (:class:`skillforge.analyze.GitTree`'s listing) is
-    :func:`tree_listing`; every other command runs git as usual."""
-
-    def ls_tree(self, *args, **kwargs):
-        repo = self.__dict__.get("_skillforge_repo")
-        if (repo is not None and args[:3] == _LS_TREE_ARGS and len(args) == 4 and isinstance(args[3], str)
-                and kwargs == {"stdout_as_string": False}):
-            try:
-                return tree_listing(repo, args[3])
-            except ReferenceError:  # the handle is gone: git lists it
-                pass
-        return self._call_process("ls_tree", *args, **kwargs)
-
-
-class CachingRepo(git.Repo):
-    """A ``git.Repo`` over a :class:`CachingObjectDB` whose tree listings come from it."""
-
-    GitCommandWrapperType = _CachingGit
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.git._skillforge_repo = weakref.proxy(self)
 
 
 # --------------------------------------------------------------------------- handles

@@ -3,8 +3,8 @@
 :func:`analyze_change` is the core: a patch plus a way to read each file's old
 and new contents gives a :class:`skillforge.schema.Analysis`.
 :func:`analyze_commit_patch` and :func:`analyze_pr_commits` read those contents
-from a local git repository (one ``ls-tree`` per commit, blobs through
-GitPython's persistent ``git cat-file --batch``).
+from a local git repository (one file listing per commit, from the trees kept
+by id, blobs through GitPython's persistent ``git cat-file --batch``).
 
 Conventions (see :mod:`.entities` and each language's adapter in :mod:`.lang`
 for qualified names, and :mod:`.split` for the code/test/doc rules):
@@ -52,7 +52,9 @@ from dataclasses import dataclass, field
 
 from skillforge.schema import Analysis, CodeLocation, FileChange
 from skillforge.analyze import trivial as _trivial
-from skillforge.analyze.entities import Entity, TouchResult, _line_owners, _nonblank, locate_edits, touch_entities
+from skillforge.analyze.entities import (
+    Entity, TouchResult, _line_owners, _newlines, _nonblank, locate_edits, touch_entities,
+)
 from skillforge.analyze.lang import PYTHON, LanguageAdapter, adapter_for
 from skillforge.analyze.lang.pydeep import too_deep
 from skillforge.analyze.lang.python import module_name
@@ -221,14 +223,6 @@ _PARSED = _ParseCache()
 def _adapter(path: str) -> LanguageAdapter:
     """The adapter that parses ``path`` for the cache (test modules are Python)."""
     return adapter_for(path) or PYTHON
-
-
-def _newlines(data: bytes):
-    """The offsets of the newlines of ``data``, as a numpy array (one vectorised scan: a loop of
-    ``find`` over a long file costs a millisecond)."""
-    import numpy as np
-
-    return np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
 
 
 def _common_prefix(a: bytes, b: bytes, limit: int) -> int:
@@ -650,8 +644,9 @@ def _touch_file(fd: FileDiff, read_old: ReadFile, read_new: ReadFile, *, need_si
 
 
 class GitTree:
-    """One commit's file listing (a single ``git ls-tree -r``) and its blobs
-    (read through the repository's persistent ``git cat-file --batch``)."""
+    """One commit's file listing (what ``git ls-tree -r`` lists: from the trees kept by id of a
+    :func:`skillforge.gitio.open_repo` handle, else from git) and its blobs (read through the
+    repository's persistent ``git cat-file --batch``)."""
 
     def __init__(self, repo, commit: str) -> None:
         from skillforge.gitio import CachingObjectDB

@@ -97,9 +97,9 @@ def drop_reason(pr: PullRecord, a: Analysis, filters: AnalyzeConfig, trivial: st
 
 
 class Analyzer:
-    """Labels of mined PRs read straight from their repositories: one ``git
-    ls-tree`` per commit (recent trees kept), blobs through one persistent
-    ``git cat-file --batch`` per repository."""
+    """Labels of mined PRs read straight from their repositories: one file listing
+    per commit (recent ones kept; built from the trees kept by id), blobs through
+    one persistent ``git cat-file --batch`` per repository."""
 
     def __init__(self, ws: Workspace, keep_trees: int = 4):
         self.ws = ws
