@@ -4,6 +4,7 @@ near-duplicates, decontamination), resumption, and the workspace report."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -234,6 +235,30 @@ def test_analyze_pr_reads_the_repository(history, tmp_path):
     ws = _mine(tmp_path, history)
     a = analyze_pr(ws, ws.get_pr("acme__pricing-6"))
     assert a.entities == ["pricing.py::RATES"]
+
+
+_IMPORTS_WHILE_LABELLING = """
+import sys
+from skillforge.stages import analyze
+from skillforge.workspace import Workspace
+ws = Workspace(sys.argv[1])
+task = analyze._label_task(analyze.Analyzer(ws), analyze.Filters(), True)
+before = set(sys.modules)
+for r in ws.prs():
+    pr = ws.pr(r.pr_id).record
+    task(pr, ws.repo_location(pr.repo))
+print(sorted(set(sys.modules) - before))
+"""
+
+
+def test_labelling_imports_nothing_the_stage_did_not(history, tmp_path):
+    """The stage's workers are forked from the process that imported it: a module the labels import
+    on first use (numpy was one) is imported again by every worker, in every run."""
+    ws = _mine(tmp_path, history)
+    ws.close()
+    out = subprocess.run([sys.executable, "-c", _IMPORTS_WHILE_LABELLING, str(tmp_path / "ws")], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_near_duplicate_fingerprints():

@@ -46,6 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np  # imported with the module: the analysis stage's forked workers find it loaded
 from tree_sitter import Language, Node, Parser, Tree
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -355,8 +356,6 @@ def _line_owners(ents: list[Entity], lines: Iterable[int], n_lines: int) -> dict
 def _newlines(data: bytes):
     """The offsets of the newlines of ``data``, as a numpy array (one vectorised scan: a loop of
     ``find`` over a long file costs a millisecond)."""
-    import numpy as np
-
     return np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
 
 
