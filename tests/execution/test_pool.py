@@ -211,6 +211,9 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
         # the file descriptors the run holds (the numbers it gets for its files)
         (ENV, RunSpec(commit=c1, script="import warnings\nwarnings.simplefilter('default')\nprint('ok')\n")),
         (ENV, RunSpec(commit=c1, script="import os\nprint(sorted(os.listdir('/proc/self/fd')), os.open('/', 0))\n")),
+        # a module of the repository named as one pytest imports (pdb's `import code`): a new interpreter
+        # imports the repository's, where a warm one has the standard library's
+        (ENV, RunSpec(commit=c1, patches=(new_file_patch("code.py", "raise RuntimeError('the repository code.py')"),))),
     ]
     pool = make_pool(2, log_dir=tmp_path, jobs=jobs, fork_server=fork_server)
     with ThreadPoolExecutor(max_workers=2) as threads:
@@ -223,7 +226,8 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
     statuses = [r.status for r in warm]
     assert statuses[:10] == ["ok", "ok", "ok", "collection_error", "collection_error", "apply_failed", "ok", "ok",
                              "ok", "collection_error"]
-    assert [r.exit_code for r in warm[10:]] == [0, 1, 1, 1, 130, 0, 0]
+    assert [r.exit_code for r in warm[10:17]] == [0, 1, 1, 1, 130, 0, 0]
+    assert "the repository code.py" in warm[17].output and "the repository code.py" in fresh[17].output
     assert "ValueError: boom" in warm[11].output and 'File "/sf/script.py", line 7, in <module>' in warm[11].output
     assert "SyntaxError" in warm[12].output and "no luck" in warm[13].output
     assert "'/sf/script.py'] /sf True True None" in warm[10].output and "/venv/bin/python" in warm[10].output
@@ -239,6 +243,32 @@ def test_same_results_as_docker_executor(docker_executor, make_pool, tiny_repo, 
     if fork_server:  # every pytest run that reached its tests and every script run came from a fork server
         assert stats["warm_runs"] == 5 + 10
     assert stats["latency_p50_s"] > 0 and stats["latency_p95_s"] >= stats["latency_p50_s"]
+
+
+def test_what_a_new_interpreter_would_import_otherwise(tmp_path, monkeypatch):
+    """A warm interpreter serves a run only where a new one would import the same modules: none of its
+    own is named in the run's sys.path[0] (a module, a compiled one, a regular package -- a namespace
+    portion is not imported before the library's package), nor was read from the run's tree."""
+    from skillforge.execution import warm
+
+    tree, site = tmp_path / "testbed", tmp_path / "site"
+    (tree / "src" / "lib").mkdir(parents=True)
+    site.mkdir()
+    monkeypatch.setattr(warm, "SERVED", {"code", "lib", "pdb"})
+    monkeypatch.setattr(warm, "SERVED_FILES", [str(site / "code.py"), str(site / "pdb.py")])
+    assert not warm._shadows(str(tree), str(tree))
+    (tree / "code").mkdir()  # a namespace portion
+    (tree / "code.txt").write_text("")
+    (tree / "codecs.py").write_text("")
+    assert not warm._shadows(str(tree), str(tree))
+    for name in ("code.py", "code.cpython-311-x86_64-linux-gnu.so", "code/__init__.py"):
+        (tree / name).write_text("")
+        assert warm._shadows(str(tree), str(tree)), name
+        (tree / name).unlink()
+    assert not warm._shadows(str(tree / "missing"), str(tree))
+    monkeypatch.setattr(warm, "SERVED_FILES", [str(site / "code.py"), str(tree / "src" / "lib" / "__init__.py")])
+    assert warm._shadows(str(tree), str(tree))  # the library pytest imports, from the run's own tree
+    assert not warm._shadows(str(tree), str(tmp_path / "testbed2"))
 
 
 def test_reset_leaves_nothing_for_the_next_run(docker_executor, make_pool, tiny_repo):

@@ -23,8 +23,9 @@ place once the imports are done, so a run finds it whole or not at all):
   arguments, the arguments and its environment (NUL-separated, ``END`` after
   them) to ``job``; otherwise it kills this process.
 * This process answers on ``rc``: ``fallback`` (nothing was run: the run's
-  environment differs in what the interpreter reads at start-up, so the run
-  starts its own ``python``), or ``started`` and then the exit status of pytest,
+  environment differs in what the interpreter reads at start-up, or a new
+  interpreter would import another module than one this process imported (see
+  ``_shadows``), so the run starts its own ``python``), or ``started`` and then the exit status of pytest,
   which runs in a child forked from this process (so ``os._exit`` and signals are
   reported as a shell reports them). The child takes
   the run's stdout and stderr (``/proc/<pid>/fd/<n>``), its working
@@ -62,7 +63,9 @@ it reads ``site`` itself, after it dropped root); and, from Python 3.7, the obje
 of its imports are frozen out of the garbage collector's view (``gc.freeze``:
 a child's collections do not walk them), which only ``gc.get_objects()`` shows.
 A script run also finds pytest and its plugins among ``sys.modules`` (already
-imported, as the script's ``import pytest`` would leave them).
+imported, as the script's ``import pytest`` would leave them), and the modules
+every pytest session imports (``_session_modules``: ``pdb``, the TOML reader...),
+which the server imports with pytest so that no run pays them.
 
 A fork server also keeps a code cache (``_CodeCache``, described where it is
 defined); a child sees its hooks as ``SourceLoader.source_to_code`` and, in
@@ -77,24 +80,92 @@ DIR = "/tmp/.sf-warm"
 END = b"\0\x01sf-warm-end\x01\0"  # after the last field of a job
 # what the interpreter reads from the environment when it starts: a run whose values differ gets its own
 STARTUP_PREFIXES = ("PYTHON", "LC_")
-STARTUP_NAMES = ("LANG", "LANGUAGE", "TZ", "PATH", "VIRTUAL_ENV", "HOME")
+# (``_ARGCOMPLETE``: pytest's argument completion reads it when imported, below)
+STARTUP_NAMES = ("LANG", "LANGUAGE", "TZ", "PATH", "VIRTUAL_ENV", "HOME", "_ARGCOMPLETE")
+SERVED = set()  # the top-level modules this process imported after its start-up (``_import_pytest``)
+SERVED_FILES = []  # and the files of all it imported then
 
 
 def _startup(env):
     return {k: v for k, v in env.items() if k.startswith(STARTUP_PREFIXES) or k in STARTUP_NAMES}
 
 
+def _version(text):
+    """``(major, minor)`` of a version string such as ``7.0.0rc1``."""
+    parts = []
+    for part in text.split(".")[:2]:
+        digits = ""
+        for c in part:
+            if not c.isdigit():
+                break
+            digits += c
+        parts.append(int(digits or 0))
+    return tuple(parts + [0] * (2 - len(parts)))
+
+
+def _session_modules(pytest_version):
+    """What pytest imports in every session after its own import, so that each run of a server would
+    import it again: its debugger hook (``pdb``: ``cmd``, ``code``...), the fault handler, argument
+    completion, the reader of the distributions' metadata (plugins' entry points) and the TOML reader
+    it reads ``pyproject.toml`` with (by version: ``toml`` in 6, ``tomli`` in 7.0-7.1, then ``tomllib``
+    from Python 3.11). All are modules without effects when imported, but for argument completion,
+    which reads ``_ARGCOMPLETE`` (a start-up name: a run that sets it gets its own interpreter)."""
+    names = ["pdb", "faulthandler", "_pytest._argcomplete", "email.parser"]
+    version = _version(pytest_version)
+    if version >= (7, 2) and sys.version_info >= (3, 11):
+        names.append("tomllib")
+    elif version >= (7, 0):
+        names.append("tomli")
+    elif version >= (6, 0):
+        names.append("toml")
+    return names
+
+
 def _import_pytest():
-    """pytest and its built-in plugins, imported."""
-    import pytest  # noqa: F401
+    """pytest, its built-in plugins and what its sessions import (``_session_modules``), imported; the
+    top-level names of the modules imported here are kept in ``SERVED``."""
+    before = set(sys.modules)
+    import pytest
     import _pytest.config
 
-    names = tuple(getattr(_pytest.config, "essential_plugins", ())) + tuple(_pytest.config.default_plugins)
-    for name in names:
+    names = ["_pytest." + name for name in
+             tuple(getattr(_pytest.config, "essential_plugins", ())) + tuple(_pytest.config.default_plugins)]
+    for name in names + _session_modules(getattr(pytest, "__version__", "")):
         try:
-            __import__("_pytest." + name)
-        except Exception:  # noqa: BLE001 - a plugin name without a module of that name
+            __import__(name)
+        except Exception:  # noqa: BLE001 - a plugin name without a module of that name, a reader not installed
             pass
+    for name in set(sys.modules) - before:
+        spec = getattr(sys.modules[name], "__spec__", None)
+        if spec is not None and spec.origin not in (None, "built-in", "frozen"):
+            SERVED.add(name.partition(".")[0])
+            SERVED_FILES.append(os.path.realpath(spec.origin))
+
+
+def _shadows(folder, tree):
+    """Whether a new interpreter started for a run would import another module than one this process
+    imported: ``folder`` (the run's ``sys.path[0]``) holds a module or regular package named as one of
+    ``SERVED`` (a ``code.py`` for pdb's ``import code``), or one was read from the run's ``tree``
+    (the repository of a library pytest imports, installed in development mode: each run's own)."""
+    import importlib.machinery
+
+    inside = os.path.realpath(tree) + os.sep
+    if any(path.startswith(inside) for path in SERVED_FILES):
+        return True
+    suffixes = importlib.machinery.all_suffixes()
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return False
+    for entry in entries:
+        name, dot, rest = entry.partition(".")
+        if name not in SERVED:
+            continue
+        if dot and "." + rest in suffixes:
+            return True
+        if not dot and any(os.path.isfile(os.path.join(folder, entry, "__init__" + suffix)) for suffix in suffixes):
+            return True
+    return False
 
 
 def _prepare():
@@ -409,6 +480,10 @@ def _serve(fields, rc, become=None, closing=(), cache=None):
         os.write(rc, b"fallback\n")
         return
     if _startup(env) != _startup(os.environ):
+        os.write(rc, b"fallback\n")
+        return
+    # the run's sys.path[0]: as _run_pytest and _run_script set it
+    if _shadows(os.path.dirname(os.path.realpath(os.path.join(cwd, args[0]))) if kind == "script" else cwd, cwd):
         os.write(rc, b"fallback\n")
         return
     try:
