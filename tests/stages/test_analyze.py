@@ -3,6 +3,7 @@ near-duplicates, decontamination), resumption, and the workspace report."""
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -293,8 +294,7 @@ def _added(lines: list[str]) -> str:
 
 
 def test_near_duplicates_among_many_kept_prs():
-    """datasketch's LSH (128 permutations, seed 1) finds every edited copy at J >= 0.9 among 100
-    kept PRs, confirms it on the exact sets, and answers the same whatever the hash seed."""
+    """The index finds every edited copy at J >= 0.9 among 100 kept PRs, on the exact sets."""
     bases = [[f"value_{k}_{i} = compute({k * 1000 + i}, factor)" for i in range(12 + k % 30)] for k in range(100)]
     index = NearDuplicates()
     for k, lines in enumerate(bases):
@@ -309,6 +309,39 @@ def test_near_duplicates_among_many_kept_prs():
     exact.check_and_add("o__r-1", _added(bases[40]))
     assert exact.check_and_add("o__r-2", _added([*bases[40][:-1], "changed = 1"])) is None
     assert exact.check_and_add("o__r-3", _added(bases[40])) == "o__r-1"
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.8, 0.85, 0.9, 1.0])
+def test_near_duplicates_find_what_comparing_every_pair_finds(threshold):
+    """The prefix-filtered search answers as a comparison with every kept PR does: sets of every size
+    (1 line and up), copies, subsets, supersets and edits of kept ones, and unrelated sets."""
+    rng = random.Random(threshold)
+    vocabulary = [f"+line {k}" for k in range(60)]
+    index, kept = NearDuplicates(threshold), {}
+    for k in range(400):
+        if kept and rng.random() < 0.7:
+            base = sorted(kept[rng.choice(sorted(kept))])
+            edit = rng.randrange(4)
+            if edit == 0:
+                shingles = frozenset(base)
+            elif edit == 1:
+                shingles = frozenset(base[:max(1, len(base) - rng.randint(1, 3))])
+            elif edit == 2:
+                shingles = frozenset(base + rng.sample(vocabulary, rng.randint(1, 3)))
+            else:
+                shingles = frozenset(base[1:] + [rng.choice(vocabulary)])
+        else:
+            shingles = frozenset(rng.sample(vocabulary, rng.randint(1, 25)))
+        best = None
+        for order, (pr_id, other) in enumerate(kept.items()):
+            sim = jaccard(shingles, other)
+            if sim >= threshold and (best is None or (sim, -order) > best[:2]):
+                best = (sim, -order, pr_id)
+        assert index.find(shingles) == (best[2] if best else None), (k, sorted(shingles))
+        if best is None:
+            index.add(f"o__r-{k}", shingles)
+            kept[f"o__r-{k}"] = shingles
+    assert len(index) == len(kept) > 20
 
 
 def test_near_duplicates_prefer_the_closest_then_the_first_kept():

@@ -8,12 +8,15 @@ code patch's changed lines, normalised (sign kept, whitespace collapsed, blank
 lines dropped), plus each pair of consecutive changed lines (so order counts a
 little). Two PRs are near duplicates when the Jaccard similarity of their
 fingerprints is at least ``threshold`` (0.85 by default; 1.0 keeps only exact
-copies out). Candidates are found with :mod:`datasketch` -- a ``MinHash`` of 128
-permutations (fixed seed, so every run finds the same candidates) indexed by a
-``MinHashLSH`` whose bands are tuned for recall at ``threshold`` -- and confirmed
-on the exact sets, so a false candidate costs one set comparison and never
-drops a PR. The first PR seen is kept; later ones are dropped as
-``near-duplicate of <pr_id>``.
+copies out). The search is exact -- every kept PR at least that similar is
+found -- by prefix filtering (Chaudhuri et al., ICDE 2006; Bayardo et al., WWW
+2007): with the lines of every fingerprint in one fixed order (by a hash of
+each, so every run orders them alike), two sets of Jaccard similarity ``t`` or
+more share at least one of their first ``n - floor(t * n) + 1`` lines (``n``
+their size). Only those first lines are indexed and looked up, and each PR met
+on the way is compared on the exact sets. The first PR seen is kept; later ones
+are dropped as ``near-duplicate of <pr_id>`` (the most similar kept PR, the
+first kept on a tie).
 
 Decontamination
 ---------------
@@ -32,36 +35,16 @@ the reason ``decontaminated (listed in FILE)``.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from skillforge.analyze.patch import parse_patch
 
-if TYPE_CHECKING:  # pragma: no cover
-    from datasketch import MinHash, MinHashLSH
-
 __all__ = ["Decontamination", "DecontaminationError", "NearDuplicates", "fingerprint", "jaccard"]
-
-NUM_PERM = 128  # MinHash permutations: enough for datasketch's band choice to reach J >= 0.85 reliably
-SEED = 1        # fixed: the same patches give the same signatures, run after run
-# (false positive, false negative) weights for datasketch's choice of bands and rows:
-# a false positive costs one exact Jaccard on the sets, a false negative keeps a
-# duplicate, so recall wins -- with 128 permutations a pair exactly at the 0.85
-# threshold is a candidate with probability 0.93, at 0.9 with 0.994.
-LSH_WEIGHTS = (0.05, 0.95)
-
-
-@functools.cache
-def _empty() -> MinHash:
-    """The MinHash every signature starts from, copied, so the permutations are drawn once
-    (:mod:`datasketch` brings scipy: imported when the first signature is made, not with the CLI)."""
-    from datasketch import MinHash
-
-    return MinHash(num_perm=NUM_PERM, seed=SEED)
 
 
 def fingerprint(code_patch: str) -> frozenset[str]:
@@ -85,10 +68,9 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
-def _minhash(shingles: frozenset[str]) -> MinHash:
-    m = _empty().copy()
-    m.update_batch([x.encode("utf-8", "surrogateescape") for x in shingles])
-    return m
+def _rank(shingle: str) -> bytes:
+    """A shingle's place in the one order of all fingerprints (a hash: the same in every run)."""
+    return hashlib.blake2b(shingle.encode("utf-8", "surrogateescape"), digest_size=8).digest()
 
 
 @dataclass
@@ -98,28 +80,37 @@ class NearDuplicates:
     threshold: float = 0.85
     _sets: dict[str, frozenset[str]] = field(default_factory=dict)
     _order: dict[str, int] = field(default_factory=dict)  # when each was kept: the first kept wins a tie
-    _lsh: MinHashLSH | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        # datasketch refuses the single band it would pick for 1.0; at 0.99 it takes 2 bands of 59 rows,
-        # and exact copies -- identical signatures -- collide in every band anyway
-        from datasketch import MinHashLSH
-
-        self._lsh = MinHashLSH(threshold=min(self.threshold, 0.99), num_perm=NUM_PERM, weights=LSH_WEIGHTS)
+    _postings: dict[str, list[str]] = field(default_factory=dict, repr=False)  # prefix line -> PRs
 
     def __len__(self) -> int:
         return len(self._sets)
+
+    def _prefix(self, shingles: frozenset[str]) -> list[str]:
+        """The lines of ``shingles`` that any set at least ``threshold`` similar shares one of: the
+        first ``n - floor(threshold * n) + 1`` in the order (the floor makes it a line longer at
+        worst, never shorter, whatever the float's rounding)."""
+        n = len(shingles)
+        return sorted(shingles, key=_rank)[:n - math.floor(self.threshold * n) + 1]
 
     def find(self, shingles: frozenset[str]) -> str | None:
         """The kept PR most similar to ``shingles``, if at least ``threshold`` similar (the first kept
         on a tie); None when there is none."""
         if not shingles or not self._sets:
             return None  # no changed line (a pure rename): nothing to compare
+        n = len(shingles)
         best: tuple[float, int, str] | None = None
-        for pr_id in self._lsh.query(_minhash(shingles)):
-            sim = jaccard(shingles, self._sets[pr_id])
-            if sim >= self.threshold and (best is None or (sim, -self._order[pr_id]) > best[:2]):
-                best = (sim, -self._order[pr_id], pr_id)
+        seen: set[str] = set()
+        for line in self._prefix(shingles):
+            for pr_id in self._postings.get(line, ()):
+                if pr_id in seen:
+                    continue
+                seen.add(pr_id)
+                other = self._sets[pr_id]
+                if min(n, len(other)) / max(n, len(other)) < self.threshold:
+                    continue  # sizes too far apart to be that similar (the similarity is at most this)
+                sim = jaccard(shingles, other)
+                if sim >= self.threshold and (best is None or (sim, -self._order[pr_id]) > best[:2]):
+                    best = (sim, -self._order[pr_id], pr_id)
         return best[2] if best else None
 
     def add(self, pr_id: str, shingles: frozenset[str]) -> None:
@@ -127,7 +118,8 @@ class NearDuplicates:
             return
         self._sets[pr_id] = shingles
         self._order[pr_id] = len(self._order)
-        self._lsh.insert(pr_id, _minhash(shingles))
+        for line in self._prefix(shingles):
+            self._postings.setdefault(line, []).append(pr_id)
 
     def check_and_add(self, pr_id: str, code_patch: str) -> str | None:
         """The kept PR that ``pr_id`` duplicates; else None, and ``pr_id`` is kept."""
