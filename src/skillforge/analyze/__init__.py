@@ -162,6 +162,10 @@ class _ParseCache:
     the next PR's old side, so each version of a file is parsed once. At most
     ``size`` files and ``max_bytes`` of source are kept (a syntax tree takes tens
     of times its source): a file over a quarter of that is parsed, never kept.
+    The count is ample for a repository's files in history order: with 96, the
+    versions of its busiest files pushed out the last of its quieter ones (on
+    pallets/click, 105 of 1,836 lookups parsed again a path met before, 4 with
+    512; the source bound holds the memory either way).
 
     A version never seen is parsed incrementally from one that was: the new side
     from the old side's tree and the diff's hunks; an old side (its file changed
@@ -170,7 +174,7 @@ class _ParseCache:
     last lines kept). An incremental parse gives the tree a parse from scratch
     gives (tree-sitter's guarantee), in a fraction of its time."""
 
-    def __init__(self, size: int = 96, max_bytes: int = 24 << 20) -> None:
+    def __init__(self, size: int = 512, max_bytes: int = 24 << 20) -> None:
         self.size = size
         self.max_bytes = max_bytes
         self._items: OrderedDict[tuple[str, bytes], _Parsed] = OrderedDict()
