@@ -137,8 +137,10 @@ def _import_pytest():
             pass
     for name in set(sys.modules) - before:
         spec = getattr(sys.modules[name], "__spec__", None)
-        if spec is not None and spec.origin not in (None, "built-in", "frozen"):
-            SERVED.add(name.partition(".")[0])
+        if spec is None or spec.origin in ("built-in", "frozen"):
+            continue  # nothing on a path stands in for a module built into the interpreter
+        SERVED.add(name.partition(".")[0])  # (a namespace package too: a regular one on sys.path[0] wins)
+        if spec.has_location:
             SERVED_FILES.append(os.path.realpath(spec.origin))
 
 
