@@ -80,8 +80,9 @@ DIR = "/tmp/.sf-warm"
 END = b"\0\x01sf-warm-end\x01\0"  # after the last field of a job
 # what the interpreter reads from the environment when it starts: a run whose values differ gets its own
 STARTUP_PREFIXES = ("PYTHON", "LC_")
-# (``_ARGCOMPLETE``: pytest's argument completion reads it when imported, below)
-STARTUP_NAMES = ("LANG", "LANGUAGE", "TZ", "PATH", "VIRTUAL_ENV", "HOME", "_ARGCOMPLETE")
+# (``_ARGCOMPLETE``: pytest's argument completion reads it when imported, below; ``TERM`` and ``INPUTRC``:
+# readline reads them when imported, and pdb imports it from Python 3.13 on)
+STARTUP_NAMES = ("LANG", "LANGUAGE", "TZ", "PATH", "VIRTUAL_ENV", "HOME", "_ARGCOMPLETE", "TERM", "INPUTRC")
 SERVED = set()  # the top-level modules this process imported after its start-up (``_import_pytest``)
 SERVED_FILES = []  # and the files of all it imported then
 
@@ -108,8 +109,10 @@ def _session_modules(pytest_version):
     import it again: its debugger hook (``pdb``: ``cmd``, ``code``...), the fault handler, argument
     completion, the reader of the distributions' metadata (plugins' entry points) and the TOML reader
     it reads ``pyproject.toml`` with (by version: ``toml`` in 6, ``tomli`` in 7.0-7.1, then ``tomllib``
-    from Python 3.11). All are modules without effects when imported, but for argument completion,
-    which reads ``_ARGCOMPLETE`` (a start-up name: a run that sets it gets its own interpreter)."""
+    from Python 3.11). All are modules without effects when imported but two, which read start-up names
+    (a run whose values differ gets its own interpreter): argument completion (``_ARGCOMPLETE``) and,
+    from Python 3.13, ``readline``, which pdb imports (``TERM``, ``INPUTRC``; it is initialised with
+    this process's stdio, not a terminal, as a run's is)."""
     names = ["pdb", "faulthandler", "_pytest._argcomplete", "email.parser"]
     version = _version(pytest_version)
     if version >= (7, 2) and sys.version_info >= (3, 11):
