@@ -32,7 +32,7 @@ import fnmatch
 import hashlib
 import posixpath
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar
 
 import tree_sitter_python as tspython
@@ -312,9 +312,8 @@ class _StatementMemo:
         if first == row:
             return ents  # immutable: shared as they are
         move = row - first
-        return [Entity(qualname=e.qualname, name=e.name, kind=e.kind, start_line=e.start_line + move,
-                       end_line=e.end_line + move, def_line=e.def_line + move, decorators=e.decorators,
-                       parent=e.parent, text_hash=e.text_hash, is_test=e.is_test) for e in ents]
+        return [replace(e, start_line=e.start_line + move, end_line=e.end_line + move,
+                        def_line=e.def_line + move) for e in ents]
 
     def put(self, key: tuple, row: int, ents: list[Entity]) -> None:
         if self._kept + len(ents) > self.max_entities:
