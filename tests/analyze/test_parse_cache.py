@@ -175,3 +175,80 @@ def test_statement_memo_gives_what_a_walk_gives(monkeypatch):
     assert shared > 150, shared  # the same statements on the same lines: the very entities
     assert cleared > 3, cleared
     assert errors > 20  # the same text parsed with an error here and without one there: walked each time
+
+
+SETTLE = b'''import os
+import sys
+
+
+class Box:
+    """A box."""
+
+    size = 1
+
+    def area(self):
+        """Its area."""
+        total = self.size
+        if total:
+            return total ** 2
+
+    @property
+    def name(self):
+        # the name
+        return "box"
+'''
+
+
+@pytest.mark.parametrize("row,floor,expected", [
+    (3, 0, 1),  # blank lines before the class: back to the import above them
+    (4, 0, 1),  # the class line
+    (5, 0, 1),  # the class's first statement (its docstring): back past the class line too
+    (7, 0, 7),  # `size = 1`: indented as the docstring before it
+    (9, 0, 7),  # the method line (a definition starts there)
+    (11, 0, 11),  # the method's second statement
+    (13, 0, 12),  # `return` opens the `if` block: back to `if`, indented as the line before it
+    (15, 0, 12),  # the decorator, after a blank line
+    (17, 0, 12),  # a comment opening the method's body
+    (18, 0, 12),  # the method's first statement, after that comment
+    (9, 8, 9),  # nothing settled below the hunk above: where the hunk starts
+    (1, 0, 1),  # `import sys` follows `import os`
+    (0, 0, 0),  # the first line: nothing above
+])
+def test_an_edit_starts_on_a_settled_line(row, floor, expected):
+    """Python edits start on a code line indented as the code line before it and beginning no
+    definition (tree-sitter reuses what follows an edit that starts there)."""
+    from skillforge.analyze import _settled_row
+
+    assert _settled_row(SETTLE, _newlines(SETTLE), row, floor) == expected
+
+
+@pytest.mark.parametrize("path,data", [(p, d) for p, d in SOURCES if p.endswith(".py")],
+                         ids=[f"{p}-{len(d)}" for p, d in SOURCES if p.endswith(".py")])
+def test_incremental_from_the_hunks_equals_a_parse_from_scratch(path, data):
+    """The new side parsed from the old tree and the diff's hunks, each edit starting where the hunk
+    does or on a settled line above it (with 0, 1 and 3 lines of context): the tree and the entities of
+    a parse from scratch."""
+    from skillforge.analyze import _edited
+    from skillforge.analyze.patch import parse_patch
+    from skillforge.analyze.textdiff import file_diff
+
+    adapter = adapter_for(path)
+    parser = adapter.parser()
+    old = _Parsed(parser.parse(data), adapter.entities, data=data)
+    rng = random.Random(path)
+    checked = 0
+    for new in _edits(data, rng):
+        for context in (0, 1, 3):
+            (fd,) = parse_patch(file_diff(path, data.decode(), new.decode(), context=context))
+            full = parser.parse(new)
+            for settle in (False, True):
+                edited = _edited((old, data, fd), len(new), settle)
+                if any(line.startswith("\\") for hunk in fd.hunks for line in hunk):
+                    assert edited is None  # "\ No newline at end of file": parsed from scratch
+                    continue
+                assert edited is not None
+                incremental = parser.parse(new, edited)
+                assert str(incremental.root_node) == str(full.root_node), (context, settle)
+                assert adapter.entities(incremental) == adapter.entities(full)
+                checked += 1
+    assert checked

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -199,7 +200,7 @@ class _ParseCache:
         if deep:  # parsed with its deepest bodies blanked, named in pieces
             tree, find = PYTHON.parse(data), (lambda _tree, data=data: PYTHON.entities(data))
         else:
-            old_tree = _edited(base, len(data)) if base is not None and not base[0].deep else None
+            old_tree = _edited(base, len(data), adapter is PYTHON) if base is not None and not base[0].deep else None
             if old_tree is None and previous is not None and not previous.deep and previous.data is not None:
                 old_tree = _edited_whole(previous, data)
             parser = adapter.parser()
@@ -261,7 +262,9 @@ def _point(data: bytes, offset: int) -> tuple[int, int]:
 def _edited_whole(previous: _Parsed, new: bytes):
     """A copy of the tree of another version of a file with the span where it and ``new``
     differ recorded as one edit (whole lines: from the first line that differs to the
-    last), ready for an incremental parse of ``new``; None when they are the same."""
+    last), ready for an incremental parse of ``new``; None when they are the same.
+    (Starting the edit at a :func:`_settled_row` does not help here: one edit spans
+    every difference.)"""
     old = previous.data
     assert old is not None
     limit = min(len(old), len(new))
@@ -281,19 +284,61 @@ def _edited_whole(previous: _Parsed, new: bytes):
     return tree
 
 
-def _edited(base: tuple[_Parsed, bytes, FileDiff], new_size: int):
+# a line that begins a definition (or its decorators): an edit must not start there (see _settled_row)
+_DEFINITION = re.compile(rb"[ \t]*(?:@|def\b|class\b|async\b)")
+
+
+def _line(data: bytes, newlines, row: int) -> bytes:
+    start = int(newlines[row - 1]) + 1 if row else 0
+    return data[start:int(newlines[row])] if row < len(newlines) else data[start:]
+
+
+def _code_line(line: bytes) -> bool:
+    text = line.strip()
+    return bool(text) and not text.startswith(b"#")
+
+
+def _settled_row(data: bytes, newlines, row: int, floor: int, limit: int = 40) -> int:
+    """Where an edit of Python source that changes lines from ``row`` on should start, for
+    tree-sitter to reuse what follows it: the nearest row at or above ``row`` (not above
+    ``floor``, at most ``limit`` rows up) holding a code line indented as the code line
+    before it and not beginning a definition; ``row`` itself when there is none.
+
+    tree-sitter's Python parser reuses little after an edit that starts where a block, a
+    definition or its blank lines start: it parses the rest of the enclosing block again
+    (on pallets/click, a hunk whose context begins at the blank line before a method took
+    9 ms against 0.8 ms from the line above it, and a full parse 12 ms). Lines moved into
+    the edit are the same on both sides, so the tree is the same either way."""
+    r = row
+    while r >= floor and row - r <= limit:
+        line = _line(data, newlines, r)
+        if _code_line(line) and not _DEFINITION.match(line):
+            q = r - 1
+            while q >= 0 and r - q <= limit and not _code_line(_line(data, newlines, q)):
+                q -= 1
+            if q >= 0 and r - q <= limit:
+                before = _line(data, newlines, q)
+                if before[:len(before) - len(before.lstrip(b" \t"))] == line[:len(line) - len(line.lstrip(b" \t"))]:
+                    return r
+        r -= 1
+    return row
+
+
+def _edited(base: tuple[_Parsed, bytes, FileDiff], new_size: int, settle: bool = False):
     """A copy of the old tree with every hunk of the diff recorded as an edit
     (bottom-up, so the positions of the hunks above stay valid), ready for an
     incremental parse of the new side; None (parse from scratch) when the diff
     cannot say exactly which bytes changed, or its edits do not add up to the
-    new side's size."""
+    new side's size. With ``settle`` (Python), each edit starts at a
+    :func:`_settled_row` at or above its hunk."""
     old_p, old, fd = base
     if fd.binary or not fd.hunks:
         return None
     newlines = _newlines(old)  # line i > 0 starts after newline i - 1; after a final one, at len(old)
     lines = len(newlines) + 1
     edits = []
-    for hunk in reversed(fd.hunks):
+    floor = 0  # the first row below the hunk above
+    for hunk in fd.hunks:
         try:
             s, ls, _t, lt = _hunk_counts(hunk[0])
         except PatchError:
@@ -307,16 +352,19 @@ def _edited(base: tuple[_Parsed, bytes, FileDiff], new_size: int):
             elif ln[:1] in (" ", "+"):
                 new_bytes += len(ln[1:].encode("utf-8", "surrogateescape"))
         row = s - 1 if ls else s
-        if row < 0 or row + ls >= lines:
+        if row < floor or row + ls >= lines:
             return None
-        start = int(newlines[row - 1]) + 1 if row else 0
+        first = _settled_row(old, newlines, row, floor) if settle else row
+        start = int(newlines[first - 1]) + 1 if first else 0
+        hunk_start = int(newlines[row - 1]) + 1 if row else 0
         old_end = int(newlines[row + ls - 1]) + 1 if row + ls else 0
-        edits.append(dict(start_byte=start, old_end_byte=old_end, new_end_byte=start + new_bytes,
-                          start_point=(row, 0), old_end_point=(row + ls, 0), new_end_point=(row + lt, 0)))
+        edits.append(dict(start_byte=start, old_end_byte=old_end, new_end_byte=hunk_start + new_bytes,
+                          start_point=(first, 0), old_end_point=(row + ls, 0), new_end_point=(row + lt, 0)))
+        floor = row + ls
     if len(old) + sum(e["new_end_byte"] - e["old_end_byte"] for e in edits) != new_size:
         return None  # the diff is not the one between these two texts
     tree = old_p.tree.copy()
-    for e in edits:
+    for e in reversed(edits):
         tree.edit(**e)
     return tree
 
