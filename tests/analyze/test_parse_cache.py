@@ -36,6 +36,12 @@ def test_newlines():
     texts += [bytes(rng.choice(b"ab\n") for _ in range(rng.randint(0, 60))) for _ in range(500)]
     for text in texts:
         assert _newlines(text).tolist() == [i for i, c in enumerate(text) if c == 10], text
+    # the last texts scanned are looked up by identity: interleaved, each still gets its own newlines
+    for a, b, c in zip(texts, texts[1:], texts[2:]):
+        for text in (a, b, a, c, b, bytes(a), a):
+            got = _newlines(text)
+            assert got.tolist() == [i for i, ch in enumerate(text) if ch == 10], text
+            assert not got.flags.writeable  # shared: no caller may change it
 
 
 def _edits(data: bytes, rng: random.Random) -> list[bytes]:
@@ -252,3 +258,29 @@ def test_incremental_from_the_hunks_equals_a_parse_from_scratch(path, data):
                 assert adapter.entities(incremental) == adapter.entities(full)
                 checked += 1
     assert checked
+
+
+def test_a_moved_entity_is_what_replace_gives():
+    """``Entity.moved`` (the statement memo's move) gives ``dataclasses.replace`` of the three line
+    fields, every other field as it was, and leaves the entity it moves as it was."""
+    import dataclasses
+
+    from skillforge.analyze.entities import Entity
+
+    rng = random.Random(11)
+    for _ in range(200):
+        start = rng.randint(1, 500)
+        e = Entity(f"C{rng.randrange(9)}.f", "f", rng.choice(["method", "class", "variable"]), start,
+                   start + rng.randint(0, 40), start + rng.randint(0, 2), tuple(rng.sample(["a", "b", "c"], 2)),
+                   rng.choice([None, "C"]), f"{rng.getrandbits(64):x}", rng.random() < 0.5)
+        before = dataclasses.astuple(e)
+        rows = rng.randint(-start + 1, 300)
+        got = e.moved(rows)
+        want = dataclasses.replace(e, start_line=e.start_line + rows, end_line=e.end_line + rows,
+                                   def_line=e.def_line + rows)
+        assert got == want and hash(got) == hash(want) and repr(got) == repr(want)
+        assert [getattr(got, f.name) for f in dataclasses.fields(Entity)] == \
+            [getattr(want, f.name) for f in dataclasses.fields(Entity)]
+        assert dataclasses.astuple(e) == before
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            got.start_line = 0

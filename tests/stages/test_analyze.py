@@ -508,13 +508,19 @@ def test_history_order_follows_the_first_parent_history(reordered, tmp_path):
 
 
 def test_an_interrupted_pool_leaves_no_process_behind(reordered, tmp_path, child_pids):
-    """Ctrl-C while the pool works: the stage stops, its workers (and their git processes) are gone."""
+    """Ctrl-C while the pool works: the stage stops, its workers (and their git processes) are gone;
+    what it stored is what a whole run stores (PR 1, whose turn came, and any PR a filter dropped on
+    its own answer), the other PRs are left as they were."""
     import time
 
     from skillforge.analyze.budget import Budget
     from skillforge.stages import analyze
 
+    whole = _mine(tmp_path / "whole", reordered)
+    analyze.run(whole, Filters(), budget=Budget(seconds=120, memory=1 << 30), workers=2)
+    expected = _rows(whole)
     ws = _mine(tmp_path, reordered)
+    mined = _rows(ws)
     before = child_pids()  # (processes earlier tests left are not this run's)
 
     def interrupt(phase, pr_id):
@@ -527,8 +533,10 @@ def test_an_interrupted_pool_leaves_no_process_behind(reordered, tmp_path, child
     while _in_repo(reordered) and time.monotonic() < deadline:  # git cat-file ends when its worker's pipe does
         time.sleep(0.1)
     assert _in_repo(reordered) == []
-    assert {r.stage for r in ws.prs()} == {"mined", "analyzed"}  # PR 1 stored, the others left as they were
-    assert ws.pr("acme__pricing-1").stage == "analyzed"
+    rows = _rows(ws)
+    assert rows["acme__pricing-1"] == expected["acme__pricing-1"] and rows["acme__pricing-1"][1] == "analyzed"
+    for pr_id, row in rows.items():
+        assert row in (mined[pr_id], expected[pr_id]), pr_id
 
 
 def _in_repo(repo: Path) -> list[int]:

@@ -506,7 +506,7 @@ class BudgetPool:
         self.close(kill=exc_type is not None)
 
     # -- tasks
-    def _fill(self, slot: _Slot, stretches: Iterator) -> None:
+    def _fill(self, slot: _Slot, take: Callable[[int], Iterable[tuple[Any, tuple]] | None]) -> None:
         """Queue tasks for a slot's worker up to ``depth`` from its stretch; the next stretch is taken
         when the worker is down to its last task of this one (so a worker holds no stretch another
         one, idle, could run)."""
@@ -514,7 +514,7 @@ class BudgetPool:
             if not slot.stretch:
                 if len(slot.sent) > 1:
                     break
-                stretch = next(stretches, None)
+                stretch = take(slot.index)
                 if stretch is None:
                     break
                 slot.stretch.extend(_PoolTask(key, _frame(args)) for key, args in stretch)
@@ -593,13 +593,23 @@ class BudgetPool:
                 return self._stop(slot, kill=True)
         self._blame(slot, "memory", death_message(code, self.budget), done)
 
-    def run(self, stretches: Iterable[Iterable[tuple[Any, tuple]]]) -> Iterator[tuple[Any, Any]]:
-        """Run every task of ``stretches``; yields ``(key, (result, partial))`` or ``(key, exc)`` as each is done."""
-        it = iter(stretches)
+    def run(self, stretches: Iterable[Iterable[tuple[Any, tuple]]] | Callable[[int], Iterable[tuple[Any, tuple]] | None]
+            ) -> Iterator[tuple[Any, Any]]:
+        """Run every task of ``stretches``; yields ``(key, (result, partial))`` or ``(key, exc)`` as each is done.
+        ``stretches``: the stretches in the order workers take them, or a function giving the next stretch
+        for the worker of a slot (its index, from 0), None when there is none for it."""
+        if callable(stretches):
+            take = stretches
+        else:
+            it = iter(stretches)
+
+            def take(_slot: int):
+                return next(it, None)
+
         seconds = self.budget.seconds
         while True:
             for slot in self.slots:
-                self._fill(slot, it)
+                self._fill(slot, take)
             active = [s for s in self.slots if s.sent]
             if not active:
                 return

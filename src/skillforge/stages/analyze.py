@@ -30,19 +30,21 @@ of one PR is usually the merge of the one before: recent trees are kept, in
 the worker, which serves one PR after the other).
 
 PRs are analyzed by a pool of such workers, one per CPU (``workers``, else
-``SKILLFORGE_ANALYZE_WORKERS``; 0 sizes it to the machine). Each worker takes
-stretches of PRs in the order their merge commits have in the first-parent
-history, so one PR's base is
-mostly the tree (and its files the versions) the worker just read for the PR
-before. Results are kept until their turn: filters, near-duplicate checks and
-storing go strictly in PR-number order, so the outcomes do not depend on the
-number of workers (the earlier PR of a near-duplicate pair is the one kept).
+``SKILLFORGE_ANALYZE_WORKERS``; 0 sizes it to the machine). The PRs, in the
+order their merge commits have in the first-parent history, are cut into one
+contiguous share per worker (a worker done with its own takes the later half
+of the largest share left), so one PR's base is mostly the tree (and its files
+the versions) the worker just read for the PR before. A PR that a filter drops
+(filters read the PR alone) is stored as its answer comes; one the filters keep
+waits for its turn: near-duplicate checks and storing go strictly in PR-number
+order, so the outcomes do not depend on the number of workers (the earlier PR
+of a near-duplicate pair is the one kept).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -284,7 +286,7 @@ def run(ws: Workspace, config: AnalyzeConfig | None = None, progress: Progress =
 # stored): at most this many, of at most this many bytes of patches
 _WINDOW = 1024
 _WINDOW_BYTES = 64 << 20
-_STRETCH = 256  # most PRs a worker takes at once (consecutive in history)
+_STRETCH = 16  # most PRs a worker takes from its share at once
 
 
 def _history_positions(location: str | None) -> dict[str, int]:
@@ -318,67 +320,114 @@ def _history_order(prs: list[PullRecord], positions: dict[str, dict[str, int]]) 
     return sorted(prs, key=key)
 
 
+class _Shares:
+    """The stretches each worker of the pool takes, from a share of its own: a window of PRs, in
+    history order, is cut into one contiguous share per worker. A worker takes its next stretch
+    (at most ``_STRETCH`` PRs, at most half of what its share has left) from the front of its
+    share; one whose share is done takes a share of the window no worker took yet, else the
+    later half of the largest share left, else the shares of the next window. So the PRs a
+    worker analyses follow on in history and its caches serve them (stretches handed out in
+    turn would each meet their files' versions from far back), and the workers end together."""
+
+    def __init__(self, windows: Iterator[list], workers: int) -> None:
+        self.windows = windows
+        self.workers = workers
+        self.shares: dict[int, deque] = {}  # slot -> the PRs of its share not handed out yet
+        self.spare: list[deque] = []  # shares of the window no worker took yet
+
+    def take(self, slot: int) -> list | None:
+        share = self.shares.get(slot)
+        if not share:
+            share = self._next_share()
+            if share is None:
+                return None
+            self.shares[slot] = share
+        return [share.popleft() for _ in range(max(1, min(_STRETCH, len(share) // 2)))]
+
+    def _steal(self, least: int) -> deque | None:
+        """The later half of the largest share, when it has ``least`` PRs or more."""
+        victim = max(self.shares.values(), key=len, default=None)
+        if victim is None or len(victim) < max(2, least):
+            return None
+        stolen: deque = deque()
+        for _ in range(len(victim) // 2):
+            stolen.appendleft(victim.pop())
+        return stolen
+
+    def _next_share(self) -> deque | None:
+        if self.spare:
+            return self.spare.pop(0)
+        stolen = self._steal(2 * _STRETCH)
+        if stolen is not None:
+            return stolen
+        window = next(self.windows, None)
+        if window is not None:
+            size = math.ceil(len(window) / self.workers)
+            self.spare = [deque(window[i:i + size]) for i in range(0, len(window), size)]
+            return self.spare.pop(0)
+        return self._steal(2)
+
+
 def _run_pool(ws: Workspace, pr_ids: list[str], task, budget: Budget, workers: int, config: AnalyzeConfig,
               decon: Decontamination | None, summary: AnalyzeSummary, progress: Progress) -> None:
     """The PRs analyzed by a :class:`BudgetPool`: windows of ``_WINDOW`` PRs (in number order) are
-    read, ordered by history and handed out in stretches; results are stored in number order (the
-    index of the PRs earlier runs kept is built while the workers start)."""
+    read, ordered by history and cut into :class:`_Shares`. A PR whose outcome no other PR decides
+    (a filter drops it, or it failed) is stored as soon as its answer comes; one the filters keep
+    waits for its turn, in number order, for its near-duplicate check (the index of the PRs
+    earlier runs kept is built while the workers start). Progress is told in number order."""
     dups: NearDuplicates | None = None
     records: dict[str, PullRecord] = {}  # read, not stored yet
     locations: dict[str, str | None] = {}
     positions: dict[str, dict[str, int]] = {}
-    ready: dict[str, object] = {}  # pr id -> the worker's answer ((labels, partial) or an exception)
+    stored: set[str] = set()  # stored before their turn
+    waiting: dict[str, tuple[Analysis, frozenset[str] | None]] = {}  # kept so far, waiting for their turn
 
-    def windows() -> Iterator[list[PullRecord]]:
+    def windows() -> Iterator[list[tuple[str, tuple]]]:
         window: list[PullRecord] = []
         size = 0
         for pr_id in pr_ids:
-            pr = records[pr_id] = ws.pr(pr_id).record
+            pr = ws.pr(pr_id).record
             if decon is not None and (pr.repo, pr.number) in decon:
-                ready[pr_id] = None  # dropped in its turn, never analyzed
+                _drop_decontaminated(ws, pr, decon, summary)  # never analyzed
+                stored.add(pr_id)
                 continue
+            records[pr_id] = pr
             if pr.repo not in locations:
                 locations[pr.repo] = ws.repo_location(pr.repo)
                 positions[pr.repo] = _history_positions(locations[pr.repo])
             window.append(pr)
             size += len(pr.patch)
             if len(window) >= _WINDOW or size >= _WINDOW_BYTES:
-                yield window
+                yield [(pr.instance_id, (pr, locations[pr.repo])) for pr in _history_order(window, positions)]
                 window, size = [], 0
         if window:
-            yield window
-
-    def stretches() -> Iterator[list[tuple[str, tuple]]]:
-        left = len(pr_ids)  # PRs not handed out yet (the decontaminated among them: a guess's error)
-        for window in windows():
-            window = _history_order(window, positions)
-            while window:  # stretches shrink towards the end, so the workers finish together
-                size = max(1, min(_STRETCH, math.ceil(left / (2 * workers))))
-                stretch, window = window[:size], window[size:]
-                left -= len(stretch)
-                yield [(pr.instance_id, (pr, locations[pr.repo])) for pr in stretch]
+            yield [(pr.instance_id, (pr, locations[pr.repo])) for pr in _history_order(window, positions)]
 
     turn = 0
 
-    def store_ready() -> None:
-        nonlocal turn, dups
-        if dups is None and config.near_duplicate_threshold is not None:
-            dups = _kept_index(ws, config.near_duplicate_threshold)
-        while turn < len(pr_ids) and pr_ids[turn] in ready:
+    def advance() -> None:
+        nonlocal turn
+        while turn < len(pr_ids) and (pr_ids[turn] in stored or pr_ids[turn] in waiting):
             pr_id = pr_ids[turn]
-            got, pr = ready.pop(pr_id), records.pop(pr_id)
             turn += 1
-            if got is None:
-                _drop_decontaminated(ws, pr, decon, summary)
+            if pr_id in waiting:
+                _keep(ws, records.pop(pr_id), *waiting.pop(pr_id), dups, summary)
             else:
-                _store(ws, pr, _answer(got), budget, config, dups, summary)
+                stored.discard(pr_id)
             progress("analyze", pr_id)
 
     with BudgetPool(task, budget, workers, name="analyze") as pool:
-        for pr_id, got in pool.run(stretches()):
-            ready[pr_id] = got
-            store_ready()
-        store_ready()  # decontaminated PRs at the end
+        for pr_id, got in pool.run(_Shares(windows(), workers).take):
+            if dups is None and config.near_duplicate_threshold is not None:
+                dups = _kept_index(ws, config.near_duplicate_threshold)
+            kept = _settle(ws, records[pr_id], _answer(got), budget, config, summary)
+            if kept is None:
+                stored.add(pr_id)
+                del records[pr_id]
+            else:
+                waiting[pr_id] = kept
+            advance()
+        advance()  # decontaminated PRs at the end
     assert turn == len(pr_ids), f"{len(pr_ids) - turn} PRs not analyzed"
 
 
@@ -420,34 +469,55 @@ def _analyze_one(ws: Workspace, worker: BudgetWorker, pr: PullRecord, config: An
 def _store(ws: Workspace, pr: PullRecord, call: Callable[[], tuple], budget: Budget, config: AnalyzeConfig,
            dups: NearDuplicates | None, summary: AnalyzeSummary) -> None:
     """One PR's outcome from its worker's answer (``call()``: its labels, or the exception raised)."""
+    kept = _settle(ws, pr, call, budget, config, summary)
+    if kept is not None:
+        _keep(ws, pr, *kept, dups, summary)
+
+
+def _settle(ws: Workspace, pr: PullRecord, call: Callable[[], tuple], budget: Budget, config: AnalyzeConfig,
+            summary: AnalyzeSummary) -> tuple[Analysis, frozenset[str] | None] | None:
+    """Store a PR whose outcome its own answer decides (it failed, or a filter drops it); of one the
+    filters keep, its analysis and fingerprint (when its worker made one), for :func:`_keep`."""
     try:
         labels, _ = call()
     except OverBudget as e:  # too big or too slow to analyze: dropped, the others go on
         log = budget_log(ws.instance_log_dir(pr.instance_id) / "analyze.log", what="analysis",
                          subject=pr.instance_id, exc=e, budget=budget)
-        return _drop(ws, pr, Outcome.failed(Triage.OVER_BUDGET, f"analysis {e.message}", log, budget=e.resource,
-                                            seconds=round(e.elapsed, 1)), summary)
+        _drop(ws, pr, Outcome.failed(Triage.OVER_BUDGET, f"analysis {e.message}", log, budget=e.resource,
+                                     seconds=round(e.elapsed, 1)), summary)
+        return None
     except TaskError as e:  # a malformed patch, a bug (a recursion limit...) must not stop the run
         log = budget_log(ws.instance_log_dir(pr.instance_id) / "analyze.log", what="analysis",
                          subject=pr.instance_id, exc=e, budget=budget)
-        return _drop(ws, pr, Outcome.failed(Triage.ANALYSIS_ERROR, f"{e.type_name}: {e.message}", log), summary)
+        _drop(ws, pr, Outcome.failed(Triage.ANALYSIS_ERROR, f"{e.type_name}: {e.message}", log), summary)
+        return None
     if labels.unavailable is not None:
-        return _drop(ws, pr, Outcome.failed(Triage.UNAVAILABLE, labels.unavailable), summary)
+        _drop(ws, pr, Outcome.failed(Triage.UNAVAILABLE, labels.unavailable), summary)
+        return None
     analysis = labels.analysis.model_copy(update={"encoding": pr.encoding})
     outcome = drop_reason(pr, analysis, config, labels.trivial)
-    if outcome is not None and outcome.triage is Triage.TRIVIAL:
+    if outcome is None:
+        return analysis, labels.shingles
+    if outcome.triage is Triage.TRIVIAL:
         summary.trivial[labels.trivial] += 1
-    if outcome is None and dups is not None:
-        shingles = labels.shingles if labels.shingles is not None else fingerprint(analysis.code_patch)
+    ws.set_pr_stage(pr.instance_id, "dropped", outcome=outcome, analysis=analysis)
+    summary.dropped[outcome.triage] += 1
+    return None
+
+
+def _keep(ws: Workspace, pr: PullRecord, analysis: Analysis, shingles: frozenset[str] | None,
+          dups: NearDuplicates | None, summary: AnalyzeSummary) -> None:
+    """Store a PR the filters keep: analyzed, unless it is a near duplicate of a PR kept before it
+    (in number order, in this run or an earlier one)."""
+    if dups is not None:
+        shingles = shingles if shingles is not None else fingerprint(analysis.code_patch)
         dup = dups.find(shingles)
-        if dup is None:
-            dups.add(pr.instance_id, shingles)
-        else:
-            outcome = Outcome.failed(Triage.NEAR_DUPLICATE, f"near-duplicate of {dup}", duplicate_of=dup)
+        if dup is not None:
+            ws.set_pr_stage(pr.instance_id, "dropped", analysis=analysis, outcome=Outcome.failed(
+                Triage.NEAR_DUPLICATE, f"near-duplicate of {dup}", duplicate_of=dup))
             summary.near_duplicates[pr.instance_id] = dup
-    if outcome is not None:
-        ws.set_pr_stage(pr.instance_id, "dropped", outcome=outcome, analysis=analysis)
-        summary.dropped[outcome.triage] += 1
-    else:
-        ws.set_pr_stage(pr.instance_id, "analyzed", analysis=analysis)
-        summary.analyzed += 1
+            summary.dropped[Triage.NEAR_DUPLICATE] += 1
+            return
+        dups.add(pr.instance_id, shingles)
+    ws.set_pr_stage(pr.instance_id, "analyzed", analysis=analysis)
+    summary.analyzed += 1

@@ -32,7 +32,7 @@ import fnmatch
 import hashlib
 import posixpath
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import tree_sitter_python as tspython
@@ -312,8 +312,7 @@ class _StatementMemo:
         if first == row:
             return ents  # immutable: shared as they are
         move = row - first
-        return [replace(e, start_line=e.start_line + move, end_line=e.end_line + move,
-                        def_line=e.def_line + move) for e in ents]
+        return [e.moved(move) for e in ents]
 
     def put(self, key: tuple, row: int, ents: list[Entity]) -> None:
         if self._kept + len(ents) > self.max_entities:
