@@ -7,6 +7,7 @@ trivial_comments are trivial; not_trivial_subtle looks trivial and is not.
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,24 @@ def test_string_contents_around_escape_sequences():
     assert change_kind("a.py", old, old.replace(b'"a\\tb"', b'"c\\tb"')) is None
     assert change_kind("a.js", b'const s = "a\\nb";\n', b'const s = "c\\nb";\n') is None
     assert change_kind("a.rs", b'fn f() -> &str { "a\\nb" }\n', b'fn f() -> &str { "c\\nb" }\n') is None
+
+
+def test_a_toml_version_compared_again_reads_the_same():
+    """``pyproject.toml`` texts are parsed once (``split.toml_data``, shared between the pytest
+    configuration and this comparison): comparing them leaves the shared tables as they were, so the
+    same text compared again, or read for the configuration, reads the same."""
+    from skillforge.analyze.split import load_test_config, toml_data
+
+    v1 = b'[project]\nname = "x"\nversion = "1.0"\n\n[tool.poetry]\nversion = "1.0"\n\n[tool.pytest.ini_options]\ntestpaths = ["t"]\n'
+    v2 = v1.replace(b'"1.0"', b'"1.1"')
+    v3 = v2.replace(b'name = "x"', b'name = "y"')
+    before = {text: toml_data(text.decode()) for text in (v1, v2, v3)}
+    copies = {text: tomllib.loads(text.decode()) for text in (v1, v2, v3)}
+    for _ in range(2):
+        assert change_kind("pyproject.toml", v1, v2) == "version bump"
+        assert change_kind("pyproject.toml", v2, v3) is None
+        assert change_kind("pyproject.toml", v1, v1 + b"# a comment\n") == "comments"
+    for text in (v1, v2, v3):
+        assert toml_data(text.decode()) is before[text]  # kept, and
+        assert before[text] == copies[text]  # as it was parsed
+    assert load_test_config({"pyproject.toml": v2.decode()}.get).testpaths == ("t",)

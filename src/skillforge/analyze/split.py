@@ -153,6 +153,14 @@ def _ini_section(text: str, section: str) -> dict | None:
     return dict(parser.items(section))
 
 
+@lru_cache(maxsize=32)
+def toml_data(text: str) -> dict:
+    """``tomllib.loads(text)``, kept for the texts read last: in a history, one version of a
+    ``pyproject.toml`` is read for the pytest configuration of one PR's merge and compared
+    (:mod:`.trivial`) as the side of two PRs. The dict is shared: never to be changed."""
+    return tomllib.loads(text)
+
+
 def load_test_config(read_file: Callable[[str], str | None]) -> TestConfig:
     """pytest's configuration of a repository, from its root files, in pytest's
     order of precedence: ``pytest.ini``, ``.pytest.ini``, ``pytest.toml``,
@@ -169,14 +177,14 @@ def load_test_config(read_file: Callable[[str], str | None]) -> TestConfig:
         text = read_file(name)
         if text is not None:
             try:
-                data = tomllib.loads(text)
+                data = toml_data(text)
             except tomllib.TOMLDecodeError:
                 data = {}
             return _from_mapping(data.get("pytest", {}) or {}, name)
     text = read_file("pyproject.toml")
     if text is not None:
         try:
-            data = tomllib.loads(text)
+            data = toml_data(text)
         except tomllib.TOMLDecodeError:
             data = {}
         pytest_table = data.get("tool", {}).get("pytest")

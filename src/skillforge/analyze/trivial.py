@@ -38,6 +38,7 @@ from tree_sitter import Node, Tree
 
 from skillforge.analyze.lang import PYTHON, adapter_for
 from skillforge.analyze.lang.pydeep import too_deep
+from skillforge.analyze.split import toml_data
 
 __all__ = ["KINDS", "change_kind", "combine", "parse_for"]
 
@@ -197,13 +198,17 @@ def _tree_kind(path: str, old: Tree, new: Tree, comments: tuple[str, ...], pytho
 
 
 def _drop(data: dict, *paths: tuple[str, ...]) -> dict:
+    """A copy of ``data`` without the keys at ``paths`` (the tables along them copied, ``data``
+    left as it is: it may be :func:`.split.toml_data`'s, shared)."""
+    data = dict(data)
     for path in paths:
         cur = data
         for key in path[:-1]:
-            cur = cur.get(key) if isinstance(cur, dict) else None
-            if cur is None:
+            table = cur.get(key)
+            if not isinstance(table, dict):
                 break
-        if isinstance(cur, dict):
+            cur[key] = cur = dict(table)
+        else:
             cur.pop(path[-1], None)
     return data
 
@@ -216,7 +221,7 @@ def _config_kind(path: str, old: bytes, new: bytes) -> str | None:
         return None
     if base in ("pyproject.toml", "Cargo.toml"):
         try:
-            a, b = tomllib.loads(old_t), tomllib.loads(new_t)
+            a, b = toml_data(old_t), toml_data(new_t)
         except tomllib.TOMLDecodeError:
             return None
         if a == b:
