@@ -262,9 +262,10 @@ def _point(data: bytes, offset: int) -> tuple[int, int]:
 def _edited_whole(previous: _Parsed, new: bytes):
     """A copy of the tree of another version of a file with the span where it and ``new``
     differ recorded as one edit (whole lines: from the first line that differs to the
-    last), ready for an incremental parse of ``new``; None when they are the same.
-    (Starting the edit at a :func:`_settled_row` does not help here: one edit spans
-    every difference.)"""
+    last), ready for an incremental parse of ``new``; None when they are the same, or
+    when the span is over half of the old text (on pallets/click, such parses took 451 ms
+    incrementally against 393 ms from scratch; below half, 83 ms against 312 ms). (Starting
+    the edit at a :func:`_settled_row` does not help here: one edit spans every difference.)"""
     old = previous.data
     assert old is not None
     limit = min(len(old), len(new))
@@ -278,6 +279,8 @@ def _edited_whole(previous: _Parsed, new: bytes):
         nl = old.find(b"\n", old_end)
         step = len(old) - old_end if nl == -1 else nl + 1 - old_end
         old_end, new_end = old_end + step, new_end + step
+    if 2 * (old_end - start) > len(old):
+        return None
     tree = previous.tree.copy()
     tree.edit(start_byte=start, old_end_byte=old_end, new_end_byte=new_end, start_point=_point(old, start),
               old_end_point=_point(old, old_end), new_end_point=_point(new, new_end))
