@@ -203,7 +203,10 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
             self._objects.move_to_end(binsha)
             return got
         _hexsha, typename, _size, data = self._git.get_object_data(binsha.hex())
-        got = (typename if isinstance(typename, bytes) else typename.encode(), data)
+        return self._keep(binsha, typename if isinstance(typename, bytes) else typename.encode(), data)
+
+    def _keep(self, binsha: bytes, typename: bytes, data: bytes) -> tuple[bytes, bytes]:
+        got = (typename, data)
         if len(data) <= self.max_bytes // 8:
             self._objects[binsha] = got
             self._bytes += len(data)
@@ -211,6 +214,29 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
                 _, (_, old) = self._objects.popitem(last=False)
                 self._bytes -= len(old)
         return got
+
+    prefetch_batch = 256  # ids asked at once (10 KB: inside a pipe's buffer, so writing them never waits on git)
+
+    def prefetch(self, binshas: Iterable[bytes]) -> None:
+        """Read the objects ``binshas`` that are not kept, asking git for them all at once: one round
+        trip to ``git cat-file --batch`` (the same process :meth:`object` reads from) instead of one
+        per object. What git does not have is left for :meth:`object` to report; an object over
+        the size kept is read now and again when asked for."""
+        wanted = [b for b in dict.fromkeys(binshas) if b not in self._objects]
+        if len(wanted) < 2:
+            return  # one object: object() asks for it when it is needed
+        cmd = self._git._get_persistent_cmd("cat_file_all", "cat_file", batch=True)
+        for i in range(0, len(wanted), self.prefetch_batch):
+            chunk = wanted[i:i + self.prefetch_batch]
+            cmd.stdin.write(b"".join(b.hex().encode() + b"\n" for b in chunk))
+            cmd.stdin.flush()
+            for binsha in chunk:
+                header = cmd.stdout.readline().split()
+                if len(header) != 3:  # "<id> missing" (or ambiguous): no content follows
+                    continue
+                data = cmd.stdout.read(int(header[2]))
+                cmd.stdout.read(1)  # the newline after the content
+                self._keep(binsha, header[1], data)
 
     def info(self, binsha: bytes) -> OInfo:
         """The object's type and size, from a whole read kept for what comes next (GitPython asks for
@@ -235,7 +261,7 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         typename, data = self.object(binsha)
         if typename != b"tree":
             raise ValueError(f"{binsha.hex()} is a {typename.decode()}, not a tree")
-        out: dict[str, tuple[str, str]] = {}
+        entries: list[tuple[int, str, bytes]] = []
         pos, end = 0, len(data)
         while pos < end:
             space = data.index(b" ", pos)
@@ -245,6 +271,11 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
             if len(sha) != 20:
                 raise ValueError(f"tree {binsha.hex()} is truncated")
             pos = nul + 21
+            entries.append((mode, name, sha))
+        # the subtrees not listed yet, read in one round trip (then theirs, a level down, in one more)
+        self.prefetch(sha for mode, _, sha in entries if mode == 0o040000 and sha not in self._blobs)
+        out: dict[str, tuple[str, str]] = {}
+        for mode, name, sha in entries:
             if mode == 0o040000:
                 prefix = name + "/"
                 out.update({prefix + path: entry for path, entry in self.tree_blobs(sha).items()})
@@ -256,6 +287,22 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
             _, old_blobs = self._blobs.popitem(last=False)
             self._blobs_kept -= len(old_blobs)
         return out
+
+    def prefetch_commits(self, commits: Iterable[str]) -> None:
+        """:meth:`prefetch` the commits ``commits`` (40 hex digits each; others are left alone) whose
+        trees are not listed yet, then their root trees: two round trips for what
+        :meth:`commit_blobs` of each reads first."""
+        binshas = [bytes.fromhex(c) for c in commits if _HEX40.fullmatch(c)]
+        self.prefetch(binshas)
+        roots = []
+        for binsha in binshas:
+            got = self._objects.get(binsha)
+            if got is not None and got[0] == b"commit" and got[1].startswith(b"tree ") and got[1][45:46] == b"\n":
+                try:
+                    roots.append(bytes.fromhex(got[1][5:45].decode()))
+                except ValueError:
+                    continue
+        self.prefetch(root for root in roots if root not in self._blobs)
 
     def commit_blobs(self, commit: str) -> dict[str, tuple[str, str]] | None:
         """:meth:`tree_blobs` of the tree of the commit ``commit`` (40 hex digits); None when it is

@@ -193,6 +193,40 @@ def test_objects_come_back_as_git_has_them_whatever_the_cache_keeps(project, mon
         plain.close()
 
 
+@pytest.mark.parametrize("max_bytes", [64, 1 << 20])  # small objects kept, or everything
+def test_objects_asked_for_at_once_are_what_git_has(project, monkeypatch, max_bytes):
+    """Objects prefetched in one round trip (in batches smaller than the request; ids repeated, one
+    git lacks, some over the size kept) come back as git has them, those kept are not asked for again,
+    and every read after them is still in step with git."""
+    monkeypatch.setattr(gitio.CachingObjectDB, "max_bytes", max_bytes)
+    monkeypatch.setattr(gitio.CachingObjectDB, "prefetch_batch", 3)
+    repo, plain = gitio.open_repo(project), git.Repo(project)
+    try:
+        ids = []
+        for sha in commits(project):
+            ids.append(bytes.fromhex(sha))
+            ids += [bytes.fromhex(hexsha) for _path, (_mode, hexsha) in _git_blobs(project, sha)]
+        missing = b"\x01" * 20
+        repo.odb.prefetch([*ids, missing, *ids[:3]])
+        repo.odb.prefetch_commits([*commits(project), "HEAD", "f" * 40])  # names and unknown ids: left alone
+        asked = []
+        real, ours = git.cmd.Git.get_object_data, repo.odb._git
+        monkeypatch.setattr(git.cmd.Git, "get_object_data",
+                            lambda self, ref: (self is ours and asked.append(ref)) or real(self, ref))
+        for binsha in dict.fromkeys(ids):
+            assert repo.odb.stream(binsha).read() == plain.odb.stream(binsha).read()
+        kept = {binsha for binsha in ids if len(plain.odb.stream(binsha).read()) <= max_bytes // 8}
+        assert not {bytes.fromhex(ref) for ref in asked} & kept and (asked or max_bytes > 64)
+        with pytest.raises(ValueError):
+            repo.odb.object(missing)
+        assert repo.odb._bytes <= max_bytes
+        for sha in commits(project):  # listings after the prefetches: still what git lists
+            assert list(repo.odb.commit_blobs(sha).items()) == _git_blobs(project, sha)
+    finally:
+        repo.close()
+        plain.close()
+
+
 def _stored(root) -> list[tuple]:
     """The ``prs`` rows as stored: record, analysis, stage and reason of each PR."""
     (db,) = root.rglob("skillforge.db")

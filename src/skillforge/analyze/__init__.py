@@ -497,6 +497,7 @@ def analyze_change_labels(
     *,
     check_trivial: bool = True,
     wanted: Callable[[Analysis], str] | None = None,
+    prefetch: Callable[[list[FileDiff]], None] | None = None,
 ) -> ChangeLabels:
     """:func:`analyze_change` plus whether the code change is trivial (see
     :mod:`.trivial`; each file is parsed once for both) and the tests found
@@ -507,7 +508,9 @@ def analyze_change_labels(
     to find: :data:`LABELS` (everything), :data:`TRIVIAL_ONLY` or
     :data:`PATHS_ONLY`; short of everything, the analysis is marked
     ``labelled=False`` (no entities, locations or test functions). The
-    analysis stage asks for less for a PR its filters drop by its paths."""
+    analysis stage asks for less for a PR its filters drop by its paths.
+    ``prefetch`` is told the files whose sides are about to be read (the code
+    files, and the test files when everything is labelled), before any is."""
     files = parse_patch(patch_text)
     all_files = set(repo_files)
     all_files.update(f.path for f in files)
@@ -551,6 +554,8 @@ def analyze_change_labels(
 
     scope = wanted(result) if wanted is not None else LABELS
     kinds: list[str | None] = [] if check_trivial and code and scope != PATHS_ONLY else [None]
+    if prefetch is not None and scope != PATHS_ONLY:
+        prefetch([fd for fd in (code if scope != LABELS else [*code, *test]) if not fd.binary])
     if scope != LABELS:
         result.labelled = False
         for fd in code:  # the first real change decides
@@ -734,6 +739,10 @@ class GitTree:
         if entry is None:
             return None
         return self.repo.odb.stream(bytes.fromhex(entry[1])).read()
+
+    def blob_ids(self, paths: Iterable[str]) -> list[bytes]:
+        """The ids of the blobs of those of ``paths`` the commit has (for a prefetch)."""
+        return [bytes.fromhex(entry[1]) for entry in map(self.entries.get, paths) if entry is not None]
 
     def read_text(self, path: str) -> str | None:
         data = self.read(path)

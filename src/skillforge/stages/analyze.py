@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from skillforge.gitio import GitError, RepoError, open_repo, run_git
+from skillforge.gitio import CachingObjectDB, GitError, RepoError, open_repo, run_git
 from skillforge.schema import Analysis, Outcome, PullRecord, Triage
 from skillforge.settings import Settings, machine_slots
 from skillforge.stages.config import AnalyzeConfig, resolve_path
@@ -138,6 +138,10 @@ class Analyzer:
         from skillforge.analyze import analyze_change_labels
         from skillforge.analyze.split import load_test_config
 
+        if (pr.repo, pr.base_commit) not in self._trees or (pr.repo, pr.merge_commit) not in self._trees:
+            odb = self.repo(pr.repo).odb
+            if isinstance(odb, CachingObjectDB):  # both commits and their root trees in two round trips
+                odb.prefetch_commits([pr.base_commit, pr.merge_commit])
         old = self.tree(pr.repo, pr.base_commit)
         new = self.tree(pr.repo, pr.merge_commit)
         files = list(dict.fromkeys([*old.paths, *new.paths]))
@@ -146,8 +150,14 @@ class Analyzer:
         config = self._configs.get(key)
         if config is None:
             config = self._configs[key] = load_test_config(new.read_text)
+        def prefetch(changed) -> None:  # both sides' blobs, in one round trip
+            odb = old.repo.odb
+            if isinstance(odb, CachingObjectDB):
+                odb.prefetch([*old.blob_ids(fd.old_path or fd.path for fd in changed),
+                              *new.blob_ids(fd.path for fd in changed)])
+
         return analyze_change_labels(pr.patch, old.read, new.read, files, config,
-                                     wanted=_wanted(pr, filters) if filters is not None else None)
+                                     wanted=_wanted(pr, filters) if filters is not None else None, prefetch=prefetch)
 
     def close(self) -> None:
         for repo in self._repos.values():
