@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from skillforge.schema import Analysis, CodeLocation, FileChange
 from skillforge.analyze import trivial as _trivial
 from skillforge.analyze.entities import (
-    Entity, TouchResult, _line_owners, _newlines, _nonblank, locate_edits, touch_entities,
+    Entity, TouchResult, _line_owners, _newlines, _nonblank, definitions, locate_edits, touch_entities,
 )
 from skillforge.analyze.lang import PYTHON, LanguageAdapter, adapter_for
 from skillforge.analyze.lang.pydeep import too_deep
@@ -421,7 +421,7 @@ def _changed_tests(
     for src, parsed, lines in ((new_src, new_p, fd.added_lines), (old_src, old_p, fd.removed_lines)):
         if src is None or parsed is None:
             continue
-        ents = [e for e in parsed.entities if e.kind != "variable"]
+        ents = definitions(parsed.entities)
         nonblank, n_lines = _nonblank(src, lines)
         owner = _line_owners(ents, nonblank, n_lines)  # the innermost definition of each line, in one sweep
         for ln in nonblank:

@@ -42,7 +42,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import threading
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -325,6 +326,39 @@ def _painted(ents: list[Entity], n_lines: int) -> list[int]:
     return owner
 
 
+# what is derived from an entity list, for the lists used last: (what, id) -> (the list, the value). A
+# version's entities are one list, never changed once made, that the labels of a PR (both its touched
+# entities and its locations) and of the next PR (where it is the old side) read again
+_DERIVED: OrderedDict[tuple[str, int], tuple[list, object]] = OrderedDict()
+_DERIVED_LOCK = threading.Lock()
+
+
+def _derived(what: str, ents: list[Entity], make: Callable[[list[Entity]], object]):
+    """``make(ents)``, kept for the last 32 lists (by identity: each is held while kept)."""
+    key = (what, id(ents))
+    with _DERIVED_LOCK:
+        got = _DERIVED.get(key)
+        if got is not None and got[0] is ents:
+            _DERIVED.move_to_end(key)
+            return got[1]
+    value = make(ents)
+    with _DERIVED_LOCK:
+        _DERIVED[key] = (ents, value)
+        while len(_DERIVED) > 32:
+            _DERIVED.popitem(last=False)
+    return value
+
+
+def _by_start(ents: list[Entity]) -> list[int]:
+    """Indexes of ``ents`` by first line, outer before inner on the same line."""
+    return sorted(range(len(ents)), key=lambda k: (ents[k].start_line, -ents[k].end_line))
+
+
+def definitions(ents: list[Entity]) -> list[Entity]:
+    """``ents`` without module- and class-level names (``variable``): one list per entity list."""
+    return _derived("definitions", ents, lambda ents: [e for e in ents if e.kind != "variable"])
+
+
 def _line_owners(ents: list[Entity], lines: Iterable[int], n_lines: int) -> dict[int, int]:
     """For each of ``lines`` (1-based, at most ``n_lines``), the index of the innermost entity
     holding it (-1: none).
@@ -337,7 +371,7 @@ def _line_owners(ents: list[Entity], lines: Iterable[int], n_lines: int) -> dict
     out: dict[int, int] = {}
     if not wanted:
         return out
-    order = sorted(range(len(ents)), key=lambda k: (ents[k].start_line, -ents[k].end_line))
+    order = _derived("by_start", ents, _by_start)
     stack: list[int] = []
     i = 0  # the first wanted line not yet given an owner
 
@@ -424,14 +458,9 @@ def touch_entities(
     """A file's changed lines mapped onto its already extracted entities (see
     the module docstring); ``old_b`` is None for an added file, ``new_b`` for a
     deleted one."""
-    old_names = {e.qualname for e in old_ents}
-    new_names = {e.qualname for e in new_ents}
-    old_hashes: dict[str, list[str]] = {}
-    for e in old_ents:
-        old_hashes.setdefault(e.qualname, []).append(e.text_hash)
-    new_hashes: dict[str, list[str]] = {}
-    for e in new_ents:
-        new_hashes.setdefault(e.qualname, []).append(e.text_hash)
+    old_hashes: dict[str, list[str]] = _derived("hashes", old_ents, _hashes)  # type: ignore[assignment]
+    new_hashes: dict[str, list[str]] = _derived("hashes", new_ents, _hashes)  # type: ignore[assignment]
+    old_names, new_names = old_hashes.keys(), new_hashes.keys()
 
     module = False
     touched_new: list[Entity] = []
@@ -446,14 +475,14 @@ def touch_entities(
     modified: dict[str, None] = {}
     for e in [*touched_new, *touched_old]:
         q = e.qualname
-        if q in old_names and q in new_names and sorted(old_hashes[q]) != sorted(new_hashes[q]):
+        if q in old_names and q in new_names and old_hashes[q] != new_hashes[q]:
             modified[q] = None
     # keep source order: new side first, then what only the old side places
     order = {e.qualname: (0, e.start_line) for e in reversed(new_ents)}
     for e in reversed(old_ents):
         order.setdefault(e.qualname, (1, e.start_line))
     # names defined on one line (`a = b = 1`) in name order: a set's order changes with the hash seed
-    added = sorted({e.qualname for e in new_ents} - old_names, key=lambda q: (order[q], q))
+    added = sorted(new_names - old_names, key=lambda q: (order[q], q))
     removed = sorted(old_names - new_names, key=lambda q: (order[q], q))
     mod = sorted(modified, key=lambda q: order[q])
     return TouchResult(
@@ -486,10 +515,15 @@ def location_kind(kind: str) -> str | None:
 
 def _locations(ents: list[Entity]) -> tuple[list[Entity], list[int]]:
     """The entities that can hold a location (names left out), and for each the index (into that
-    list) of its location: the outermost function or method around it, else itself."""
+    list) of its location: the outermost function or method around it, else itself (kept for the
+    lists used last: never to be changed)."""
+    return _derived("locations", ents, _find_locations)  # type: ignore[return-value]
+
+
+def _find_locations(ents: list[Entity]) -> tuple[list[Entity], list[int]]:
     defs = [e for e in ents if location_kind(e.kind) is not None]
     loc = list(range(len(defs)))
-    order = sorted(range(len(defs)), key=lambda k: (defs[k].start_line, -defs[k].end_line))
+    order = _derived("by_start", defs, _by_start)
     stack: list[int] = []
     for k in order:
         e = defs[k]
@@ -519,6 +553,7 @@ def _touched_locations(source: bytes, ents: list[Entity], changed: Iterable[int]
 
 
 def _hashes(ents: list[Entity]) -> dict[str, list[str]]:
+    """Each name of ``ents`` -> the text hashes of its definitions, sorted."""
     out: dict[str, list[str]] = {}
     for e in ents:
         out.setdefault(e.qualname, []).append(e.text_hash)
@@ -545,7 +580,7 @@ def locate_edits(
         return [], [CodeLocation(file=path, name=e.qualname, kind=location_kind(e.kind)) for e in _dedup(touched_new)]
     old_defs, _ = _locations(old_ents)
     new_defs, _ = _locations(new_ents)
-    old_hashes, new_hashes = _hashes(old_defs), _hashes(new_defs)
+    old_hashes, new_hashes = _derived("hashes", old_defs, _hashes), _derived("hashes", new_defs, _hashes)
     old_first = {}
     for e in old_defs:
         old_first.setdefault(e.qualname, e)
