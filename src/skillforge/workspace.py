@@ -389,18 +389,21 @@ class Workspace:
         return self._pr_row(rows[0]) if rows else None
 
     def set_pr_stage(self, pr_id: str, stage: str, *, outcome: Outcome | None = None, analysis: Analysis | None = None,
-                     facts: PRFacts | None = None) -> None:
+                     facts: PRFacts | None = None, analysis_json: str | None = None) -> None:
         """Move a PR to ``stage``; ``outcome`` says why it was dropped (or, at a kept stage,
-        which infrastructure error it waits on); no outcome clears the previous one."""
+        which infrastructure error it waits on); no outcome clears the previous one.
+        ``analysis_json``: the analysis as ``analysis.model_dump_json()`` gave it already."""
         if stage not in PR_STAGES:
             raise ValueError(f"unknown PR stage {stage!r}")
         o = outcome
         sets = ["stage=?", "triage=?", "message=?", "log=?", "details=?", "reason=''", "updated_at=?"]
         params: list[Any] = [stage, o.triage.value if o and o.triage else None, o.message if o else "",
                              o.log if o else None, json.dumps(o.details if o else {}, default=str), time.time()]
-        if analysis is not None:
+        if analysis is not None and analysis_json is not None:
+            raise ValueError("an analysis, or its JSON: not both")
+        if analysis is not None or analysis_json is not None:
             sets.append("analysis=?")
-            params.append(analysis.model_dump_json())
+            params.append(analysis.model_dump_json() if analysis is not None else analysis_json)
         if facts is not None:
             sets.append("facts=?")
             params.append(facts.model_dump_json())

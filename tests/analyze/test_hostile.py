@@ -273,3 +273,15 @@ def test_keyword_scan_finds_what_the_regex_finds():
         start = rng.randint(0, len(source) + 1)
         end = rng.randint(start, len(source) + 3)
         assert _holds_keyword(source, start, end) is (regex.search(source, start, end) is not None), (source, start, end)
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "\f", " \t"])
+def test_deep_nesting_is_found_whatever_blanks_indent_it(blank):
+    """Tabs and form feeds count as blanks in the quick check (copied to spaces only when a source has
+    any): nesting indented with them is found as with spaces, and a shallow source is not too deep."""
+    depth = pydeep.LIMIT + 5
+    deep = "".join(f"{blank * i}if x{i}:\n" for i in range(depth)) + blank * depth + "pass\n"
+    shallow = "".join(f"{blank * i}if x{i}:\n" for i in range(5)) + blank * 5 + "pass\n"
+    assert pydeep.too_deep(deep.encode())
+    assert not pydeep.too_deep(shallow.encode())
+    assert not pydeep.too_deep(shallow.encode() + b"x = '" + blank.encode() * (pydeep.LIMIT + 1) + b"'\n")

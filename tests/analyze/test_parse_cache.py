@@ -294,3 +294,20 @@ def test_a_moved_entity_is_what_replace_gives():
         assert dataclasses.astuple(e) == before
         with pytest.raises(dataclasses.FrozenInstanceError):
             got.start_line = 0
+
+
+def test_a_version_whose_key_another_holds_is_parsed_as_itself():
+    """Versions are kept by language, size and Python's hash of their bytes, and the bytes are compared
+    on a hit: a version whose key another version holds (a hash collision) is parsed, not given the
+    other's tree."""
+    from skillforge.analyze import _adapter
+
+    cache = _ParseCache()
+    a, b = b"def f():\n    return 1\n", b"def g():\n    return 2\n"
+    assert len(a) == len(b)
+    first = cache.get("m.py", a)
+    assert cache.get("m.py", a) is first  # a hit
+    cache._items[(_adapter("m.py").name, len(b), hash(b))] = first  # as if a's bytes hashed as b's do
+    got = cache.get("m.py", b)
+    assert got is not first and got.data == b and [e.name for e in got.entities] == ["g"]
+    assert cache.get("m.py", b) is got

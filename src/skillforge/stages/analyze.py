@@ -219,16 +219,20 @@ def _kept_index(ws: Workspace, threshold: float) -> NearDuplicates:
 
 @dataclass
 class _Labelled:
-    """What the worker sends back for one PR."""
+    """What the worker sends back for one PR: its analysis as it is stored (JSON: pickling the model
+    and its nested locations, and making them again in the stage, took a tenth of a worker's time),
+    and what the filters made of it."""
 
-    analysis: Analysis | None = None
+    analysis_json: str | None = None  # the stored analysis (its ``encoding`` the PR's)
+    outcome: Outcome | None = None  # why a filter drops the PR (None: kept so far)
     trivial: str | None = None
     shingles: frozenset[str] | None = None  # the near-duplicate fingerprint, when the filters keep the PR
     unavailable: str | None = None  # why the repository cannot be read
 
 
 def _label_task(analyzer: Analyzer, config: AnalyzeConfig, fingerprints: bool):
-    """The worker's task: one PR's labels (and fingerprint), from the repository at ``location``."""
+    """The worker's task: one PR's labels, what the filters make of them (and its fingerprint, when
+    they keep it), from the repository at ``location``."""
 
     def task(pr: PullRecord, location: str | None) -> _Labelled:
         analyzer.locations[pr.repo] = location
@@ -236,10 +240,10 @@ def _label_task(analyzer: Analyzer, config: AnalyzeConfig, fingerprints: bool):
             labels = analyzer.labels(pr, config)
         except RepoError as e:
             return _Labelled(unavailable=str(e))
-        shingles = None
-        if fingerprints and drop_reason(pr, labels.analysis, config, labels.trivial) is None:
-            shingles = fingerprint(labels.analysis.code_patch)
-        return _Labelled(labels.analysis, labels.trivial, shingles)
+        analysis = labels.analysis.model_copy(update={"encoding": pr.encoding})
+        outcome = drop_reason(pr, analysis, config, labels.trivial)
+        shingles = fingerprint(analysis.code_patch) if fingerprints and outcome is None else None
+        return _Labelled(analysis.model_dump_json(), outcome, labels.trivial, shingles)
 
     return task
 
@@ -390,7 +394,7 @@ def _run_pool(ws: Workspace, pr_ids: list[str], task, budget: Budget, workers: i
     locations: dict[str, str | None] = {}
     positions: dict[str, dict[str, int]] = {}
     stored: set[str] = set()  # stored before their turn
-    waiting: dict[str, tuple[Analysis, frozenset[str] | None]] = {}  # kept so far, waiting for their turn
+    waiting: dict[str, tuple[str, frozenset[str] | None]] = {}  # kept so far, waiting for their turn
 
     def windows() -> Iterator[list[tuple[str, tuple]]]:
         window: list[PullRecord] = []
@@ -485,11 +489,11 @@ def _store(ws: Workspace, pr: PullRecord, call: Callable[[], tuple], budget: Bud
 
 
 def _settle(ws: Workspace, pr: PullRecord, call: Callable[[], tuple], budget: Budget, config: AnalyzeConfig,
-            summary: AnalyzeSummary) -> tuple[Analysis, frozenset[str] | None] | None:
+            summary: AnalyzeSummary) -> tuple[str, frozenset[str] | None] | None:
     """Store a PR whose outcome its own answer decides (it failed, or a filter drops it); of one the
-    filters keep, its analysis and fingerprint (when its worker made one), for :func:`_keep`."""
+    filters keep, its analysis (JSON) and fingerprint (when its worker made one), for :func:`_keep`."""
     try:
-        labels, _ = call()
+        labelled, _ = call()
     except OverBudget as e:  # too big or too slow to analyze: dropped, the others go on
         log = budget_log(ws.instance_log_dir(pr.instance_id) / "analyze.log", what="analysis",
                          subject=pr.instance_id, exc=e, budget=budget)
@@ -501,33 +505,33 @@ def _settle(ws: Workspace, pr: PullRecord, call: Callable[[], tuple], budget: Bu
                          subject=pr.instance_id, exc=e, budget=budget)
         _drop(ws, pr, Outcome.failed(Triage.ANALYSIS_ERROR, f"{e.type_name}: {e.message}", log), summary)
         return None
-    if labels.unavailable is not None:
-        _drop(ws, pr, Outcome.failed(Triage.UNAVAILABLE, labels.unavailable), summary)
+    if labelled.unavailable is not None:
+        _drop(ws, pr, Outcome.failed(Triage.UNAVAILABLE, labelled.unavailable), summary)
         return None
-    analysis = labels.analysis.model_copy(update={"encoding": pr.encoding})
-    outcome = drop_reason(pr, analysis, config, labels.trivial)
+    outcome = labelled.outcome
     if outcome is None:
-        return analysis, labels.shingles
+        return labelled.analysis_json, labelled.shingles
     if outcome.triage is Triage.TRIVIAL:
-        summary.trivial[labels.trivial] += 1
-    ws.set_pr_stage(pr.instance_id, "dropped", outcome=outcome, analysis=analysis)
+        summary.trivial[labelled.trivial] += 1
+    ws.set_pr_stage(pr.instance_id, "dropped", outcome=outcome, analysis_json=labelled.analysis_json)
     summary.dropped[outcome.triage] += 1
     return None
 
 
-def _keep(ws: Workspace, pr: PullRecord, analysis: Analysis, shingles: frozenset[str] | None,
+def _keep(ws: Workspace, pr: PullRecord, analysis_json: str, shingles: frozenset[str] | None,
           dups: NearDuplicates | None, summary: AnalyzeSummary) -> None:
     """Store a PR the filters keep: analyzed, unless it is a near duplicate of a PR kept before it
     (in number order, in this run or an earlier one)."""
     if dups is not None:
-        shingles = shingles if shingles is not None else fingerprint(analysis.code_patch)
+        if shingles is None:
+            shingles = fingerprint(Analysis.model_validate_json(analysis_json).code_patch)
         dup = dups.find(shingles)
         if dup is not None:
-            ws.set_pr_stage(pr.instance_id, "dropped", analysis=analysis, outcome=Outcome.failed(
+            ws.set_pr_stage(pr.instance_id, "dropped", analysis_json=analysis_json, outcome=Outcome.failed(
                 Triage.NEAR_DUPLICATE, f"near-duplicate of {dup}", duplicate_of=dup))
             summary.near_duplicates[pr.instance_id] = dup
             summary.dropped[Triage.NEAR_DUPLICATE] += 1
             return
         dups.add(pr.instance_id, shingles)
-    ws.set_pr_stage(pr.instance_id, "analyzed", analysis=analysis)
+    ws.set_pr_stage(pr.instance_id, "analyzed", analysis_json=analysis_json)
     summary.analyzed += 1

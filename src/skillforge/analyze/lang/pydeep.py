@@ -159,8 +159,10 @@ def _cuts(lines: list[bytes], logical: list[_Logical], depths: list[int]) -> lis
 def too_deep(source: bytes) -> bool:
     """Nested beyond what tree-sitter-python parses (see the module docstring)."""
     # fewer columns than levels are impossible: the cheap answers first (a run of LIMIT blanks anywhere,
-    # found in C, then one at the start of a line)
-    if _DEEP_RUN not in source.translate(_BLANKS) or not _DEEP_INDENT.search(source):
+    # found in C -- tabs and form feeds counted as blanks, in a copy only when there are any -- then one
+    # at the start of a line)
+    blanks = source.translate(_BLANKS) if b"\t" in source or b"\f" in source else source
+    if _DEEP_RUN not in blanks or not _DEEP_INDENT.search(source):
         return False
     return max(_depths(_logical_lines(source.splitlines(keepends=True))), default=0) >= LIMIT
 
