@@ -714,6 +714,7 @@ class GitTree:
 
         self.repo = repo
         odb = repo.odb
+        self._object = odb.object if isinstance(odb, CachingObjectDB) else None
         blobs = odb.commit_blobs(commit) if isinstance(odb, CachingObjectDB) else None
         if blobs is not None:  # from the trees kept by id: those a commit shares with others are read once
             self.commit = commit
@@ -739,7 +740,10 @@ class GitTree:
         entry = self.entries.get(path)
         if entry is None:
             return None
-        return self.repo.odb.stream(bytes.fromhex(entry[1])).read()
+        binsha = bytes.fromhex(entry[1])
+        if self._object is not None:  # the very bytes the object cache keeps (immutable): no copy, hashed once
+            return self._object(binsha)[1]
+        return self.repo.odb.stream(binsha).read()
 
     def blob_ids(self, paths: Iterable[str]) -> list[bytes]:
         """The ids of the blobs of those of ``paths`` the commit has (for a prefetch)."""
