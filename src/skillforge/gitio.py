@@ -223,9 +223,12 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         per object. What git does not have is left for :meth:`object` to report; an object over
         the size kept is read now and again when asked for."""
         wanted = [b for b in dict.fromkeys(binshas) if b not in self._objects]
-        if len(wanted) < 2:
+        # GitPython's own ``cat-file --batch`` (the process ``get_object_data`` reads from): it has no
+        # public call that asks for several objects; a GitPython without this one skips the prefetch
+        persistent = getattr(self._git, "_get_persistent_cmd", None)
+        if len(wanted) < 2 or persistent is None:
             return  # one object: object() asks for it when it is needed
-        cmd = self._git._get_persistent_cmd("cat_file_all", "cat_file", batch=True)
+        cmd = persistent("cat_file_all", "cat_file", batch=True)
         for i in range(0, len(wanted), self.prefetch_batch):
             chunk = wanted[i:i + self.prefetch_batch]
             cmd.stdin.write(b"".join(b.hex().encode() + b"\n" for b in chunk))
@@ -294,15 +297,8 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         :meth:`commit_blobs` of each reads first."""
         binshas = [bytes.fromhex(c) for c in commits if _HEX40.fullmatch(c)]
         self.prefetch(binshas)
-        roots = []
-        for binsha in binshas:
-            got = self._objects.get(binsha)
-            if got is not None and got[0] == b"commit" and got[1].startswith(b"tree ") and got[1][45:46] == b"\n":
-                try:
-                    roots.append(bytes.fromhex(got[1][5:45].decode()))
-                except ValueError:
-                    continue
-        self.prefetch(root for root in roots if root not in self._blobs)
+        roots = (_root_tree(*self._objects[b]) for b in binshas if b in self._objects)
+        self.prefetch(root for root in roots if root is not None and root not in self._blobs)
 
     def commit_blobs(self, commit: str) -> dict[str, tuple[str, str]] | None:
         """:meth:`tree_blobs` of the tree of the commit ``commit`` (40 hex digits); None when it is
@@ -310,11 +306,19 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         if not _HEX40.fullmatch(commit):
             return None
         try:
-            typename, data = self.object(bytes.fromhex(commit))
-            if typename == b"commit" and data.startswith(b"tree ") and data[45:46] == b"\n":
-                return self.tree_blobs(bytes.fromhex(data[5:45].decode()))
+            root = _root_tree(*self.object(bytes.fromhex(commit)))
+            return self.tree_blobs(root) if root is not None else None
         except (ValueError, RecursionError):
-            pass  # git says what is wrong (or lists a tree nested too deeply for this walk)
+            return None  # git says what is wrong (or lists a tree nested too deeply for this walk)
+
+
+def _root_tree(typename: bytes, data: bytes) -> bytes | None:
+    """The id of a commit object's tree (None for another object, or a commit this walk does not read)."""
+    if typename != b"commit" or not data.startswith(b"tree ") or data[45:46] != b"\n":
+        return None
+    try:
+        return bytes.fromhex(data[5:45].decode())
+    except ValueError:
         return None
 
 

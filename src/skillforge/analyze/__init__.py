@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from skillforge.schema import Analysis, CodeLocation, FileChange
 from skillforge.analyze import trivial as _trivial
 from skillforge.analyze.entities import (
-    Entity, TouchResult, _line_owners, _newlines, _nonblank, definitions, locate_edits, touch_entities,
+    Entity, TouchResult, _line_owners, _newlines, _nonblank, definitions, line_at, locate_edits, touch_entities,
 )
 from skillforge.analyze.lang import PYTHON, LanguageAdapter, adapter_for
 from skillforge.analyze.lang.pydeep import too_deep
@@ -292,14 +292,13 @@ def _edited_whole(previous: _Parsed, new: bytes):
 _DEFINITION = re.compile(rb"[ \t]*(?:@|def\b|class\b|async\b)")
 
 
-def _line(data: bytes, newlines, row: int) -> bytes:
-    start = int(newlines[row - 1]) + 1 if row else 0
-    return data[start:int(newlines[row])] if row < len(newlines) else data[start:]
-
-
 def _code_line(line: bytes) -> bool:
     text = line.strip()
     return bool(text) and not text.startswith(b"#")
+
+
+def _indent(line: bytes) -> bytes:
+    return line[:len(line) - len(line.lstrip(b" \t"))]
 
 
 def _settled_row(data: bytes, newlines, row: int, floor: int, limit: int = 40) -> int:
@@ -315,15 +314,13 @@ def _settled_row(data: bytes, newlines, row: int, floor: int, limit: int = 40) -
     the edit are the same on both sides, so the tree is the same either way."""
     r = row
     while r >= floor and row - r <= limit:
-        line = _line(data, newlines, r)
+        line = line_at(data, newlines, r)
         if _code_line(line) and not _DEFINITION.match(line):
             q = r - 1
-            while q >= 0 and r - q <= limit and not _code_line(_line(data, newlines, q)):
+            while q >= 0 and r - q <= limit and not _code_line(line_at(data, newlines, q)):
                 q -= 1
-            if q >= 0 and r - q <= limit:
-                before = _line(data, newlines, q)
-                if before[:len(before) - len(before.lstrip(b" \t"))] == line[:len(line) - len(line.lstrip(b" \t"))]:
-                    return r
+            if q >= 0 and r - q <= limit and _indent(line_at(data, newlines, q)) == _indent(line):
+                return r
         r -= 1
     return row
 

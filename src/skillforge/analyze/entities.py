@@ -326,25 +326,27 @@ def _painted(ents: list[Entity], n_lines: int) -> list[int]:
     return owner
 
 
-# what is derived from an entity list, for the lists used last: (what, id) -> (the list, the value). A
-# version's entities are one list, never changed once made, that the labels of a PR (both its touched
-# entities and its locations) and of the next PR (where it is the old side) read again
-_DERIVED: OrderedDict[tuple[str, int], tuple[list, object]] = OrderedDict()
+# what is derived from a version's text or entity list, for those used last: (what, id) -> (it, the
+# value). A version's bytes and its entities are objects never changed once made, that the labels of a
+# PR (its parse's edits, its touched entities, its locations) and of the next PR (where it is the old
+# side) read again
+_DERIVED: OrderedDict[tuple[str, int], tuple[object, object]] = OrderedDict()
 _DERIVED_LOCK = threading.Lock()
 
 
-def _derived(what: str, ents: list[Entity], make: Callable[[list[Entity]], object]):
-    """``make(ents)``, kept for the last 32 lists (by identity: each is held while kept)."""
-    key = (what, id(ents))
+def _derived(what: str, of, make: Callable):
+    """``make(of)``, kept for the last 64 objects (by identity: each is held while kept; what is
+    returned is shared, never to be changed)."""
+    key = (what, id(of))
     with _DERIVED_LOCK:
         got = _DERIVED.get(key)
-        if got is not None and got[0] is ents:
+        if got is not None and got[0] is of:
             _DERIVED.move_to_end(key)
             return got[1]
-    value = make(ents)
+    value = make(of)
     with _DERIVED_LOCK:
-        _DERIVED[key] = (ents, value)
-        while len(_DERIVED) > 32:
+        _DERIVED[key] = (of, value)
+        while len(_DERIVED) > 64:
             _DERIVED.popitem(last=False)
     return value
 
@@ -399,22 +401,23 @@ def _line_owners(ents: list[Entity], lines: Iterable[int], n_lines: int) -> dict
     return out
 
 
-# the last two texts scanned and their newlines: a file's two sides are scanned by the edits of
-# the parse, the touched entities and the edit locations in turn (read-only arrays, shared)
-_SCANNED: list[tuple[bytes, object]] = []
-
-
 def _newlines(data: bytes):
     """The offsets of the newlines of ``data``, as a read-only numpy array (one vectorised scan: a
-    loop of ``find`` over a long file costs a millisecond); the same bytes object scanned last or
-    the time before gets the same array."""
-    for seen, offsets in _SCANNED:
-        if seen is data:
-            return offsets
+    loop of ``find`` over a long file costs a millisecond); the same bytes object scanned lately
+    gets the same array (up to 1 MB: what is kept holds the text)."""
+    return _derived("newlines", data, _scan_newlines) if len(data) <= 1 << 20 else _scan_newlines(data)
+
+
+def _scan_newlines(data: bytes):
     offsets = (np.frombuffer(data, np.uint8) == 10).nonzero()[0]
     offsets.flags.writeable = False
-    _SCANNED[:] = [(data, offsets), *_SCANNED[:1]]
     return offsets
+
+
+def line_at(data: bytes, newlines, row: int) -> bytes:
+    """Line ``row`` (0-based) of ``data``, without its newline (``newlines``: :func:`_newlines`)."""
+    start = int(newlines[row - 1]) + 1 if row else 0
+    return data[start:int(newlines[row])] if row < len(newlines) else data[start:]
 
 
 def _nonblank(source: bytes, lines: Iterable[int]) -> tuple[list[int], int]:
@@ -422,13 +425,7 @@ def _nonblank(source: bytes, lines: Iterable[int]) -> tuple[list[int], int]:
     order; the number of lines of ``source`` as ``split(b"\\n")`` counts them)."""
     newlines = _newlines(source)
     n_lines = len(newlines) + 1
-    out = []
-    for ln in sorted(set(lines)):
-        if 1 <= ln <= n_lines:
-            start = int(newlines[ln - 2]) + 1 if ln > 1 else 0
-            end = int(newlines[ln - 1]) if ln <= len(newlines) else len(source)
-            if source[start:end].strip():
-                out.append(ln)
+    out = [ln for ln in sorted(set(lines)) if 1 <= ln <= n_lines and line_at(source, newlines, ln - 1).strip()]
     return out, n_lines
 
 

@@ -138,10 +138,10 @@ class Analyzer:
         from skillforge.analyze import analyze_change_labels
         from skillforge.analyze.split import load_test_config
 
-        if (pr.repo, pr.base_commit) not in self._trees or (pr.repo, pr.merge_commit) not in self._trees:
-            odb = self.repo(pr.repo).odb
-            if isinstance(odb, CachingObjectDB):  # both commits and their root trees in two round trips
-                odb.prefetch_commits([pr.base_commit, pr.merge_commit])
+        odb = self.repo(pr.repo).odb
+        batched = isinstance(odb, CachingObjectDB)  # objects asked for in batches (one round trip each)
+        if batched and not {(pr.repo, pr.base_commit), (pr.repo, pr.merge_commit)} <= self._trees.keys():
+            odb.prefetch_commits([pr.base_commit, pr.merge_commit])  # and their root trees
         old = self.tree(pr.repo, pr.base_commit)
         new = self.tree(pr.repo, pr.merge_commit)
         files = list(dict.fromkeys([*old.paths, *new.paths]))
@@ -150,14 +150,14 @@ class Analyzer:
         config = self._configs.get(key)
         if config is None:
             config = self._configs[key] = load_test_config(new.read_text)
-        def prefetch(changed) -> None:  # both sides' blobs, in one round trip
-            odb = old.repo.odb
-            if isinstance(odb, CachingObjectDB):
-                odb.prefetch([*old.blob_ids(fd.old_path or fd.path for fd in changed),
-                              *new.blob_ids(fd.path for fd in changed)])
+
+        def prefetch(changed) -> None:  # both sides' blobs
+            odb.prefetch([*old.blob_ids(fd.old_path or fd.path for fd in changed),
+                          *new.blob_ids(fd.path for fd in changed)])
 
         return analyze_change_labels(pr.patch, old.read, new.read, files, config,
-                                     wanted=_wanted(pr, filters) if filters is not None else None, prefetch=prefetch)
+                                     wanted=_wanted(pr, filters) if filters is not None else None,
+                                     prefetch=prefetch if batched else None)
 
     def close(self) -> None:
         for repo in self._repos.values():
@@ -287,7 +287,7 @@ def run(ws: Workspace, config: AnalyzeConfig | None = None, progress: Progress =
             worker = BudgetWorker(task, budget, name="analyze")
             try:
                 for pr_id in pr_ids:  # one PR's record in memory at a time
-                    _analyze_one(ws, worker, ws.pr(pr_id).record, config, decon, dups, summary)
+                    _analyze_one(ws, worker, ws.pr(pr_id).record, decon, dups, summary)
                     progress("analyze", pr_id)
             finally:
                 worker.close()
@@ -434,7 +434,7 @@ def _run_pool(ws: Workspace, pr_ids: list[str], task, budget: Budget, workers: i
         for pr_id, got in pool.run(_Shares(windows(), workers).take):
             if dups is None and config.near_duplicate_threshold is not None:
                 dups = _kept_index(ws, config.near_duplicate_threshold)
-            kept = _settle(ws, records[pr_id], _answer(got), budget, config, summary)
+            kept = _settle(ws, records[pr_id], _answer(got), budget, summary)
             if kept is None:
                 stored.add(pr_id)
                 del records[pr_id]
@@ -473,22 +473,22 @@ def _drop_decontaminated(ws: Workspace, pr: PullRecord, decon: Decontamination, 
     summary.dropped[Triage.DECONTAMINATED] += 1
 
 
-def _analyze_one(ws: Workspace, worker: BudgetWorker, pr: PullRecord, config: AnalyzeConfig,
-                 decon: Decontamination | None, dups: NearDuplicates | None, summary: AnalyzeSummary) -> None:
+def _analyze_one(ws: Workspace, worker: BudgetWorker, pr: PullRecord, decon: Decontamination | None,
+                 dups: NearDuplicates | None, summary: AnalyzeSummary) -> None:
     if decon is not None and (pr.repo, pr.number) in decon:
         return _drop_decontaminated(ws, pr, decon, summary)
-    _store(ws, pr, lambda: worker.call(pr, ws.repo_location(pr.repo)), worker.budget, config, dups, summary)
+    _store(ws, pr, lambda: worker.call(pr, ws.repo_location(pr.repo)), worker.budget, dups, summary)
 
 
-def _store(ws: Workspace, pr: PullRecord, call: Callable[[], tuple], budget: Budget, config: AnalyzeConfig,
-           dups: NearDuplicates | None, summary: AnalyzeSummary) -> None:
+def _store(ws: Workspace, pr: PullRecord, call: Callable[[], tuple], budget: Budget, dups: NearDuplicates | None,
+           summary: AnalyzeSummary) -> None:
     """One PR's outcome from its worker's answer (``call()``: its labels, or the exception raised)."""
-    kept = _settle(ws, pr, call, budget, config, summary)
+    kept = _settle(ws, pr, call, budget, summary)
     if kept is not None:
         _keep(ws, pr, *kept, dups, summary)
 
 
-def _settle(ws: Workspace, pr: PullRecord, call: Callable[[], tuple], budget: Budget, config: AnalyzeConfig,
+def _settle(ws: Workspace, pr: PullRecord, call: Callable[[], tuple], budget: Budget,
             summary: AnalyzeSummary) -> tuple[str, frozenset[str] | None] | None:
     """Store a PR whose outcome its own answer decides (it failed, or a filter drops it); of one the
     filters keep, its analysis (JSON) and fingerprint (when its worker made one), for :func:`_keep`."""
@@ -521,10 +521,10 @@ def _settle(ws: Workspace, pr: PullRecord, call: Callable[[], tuple], budget: Bu
 def _keep(ws: Workspace, pr: PullRecord, analysis_json: str, shingles: frozenset[str] | None,
           dups: NearDuplicates | None, summary: AnalyzeSummary) -> None:
     """Store a PR the filters keep: analyzed, unless it is a near duplicate of a PR kept before it
-    (in number order, in this run or an earlier one)."""
+    (in number order, in this run or an earlier one). With ``dups``, its worker made ``shingles``
+    (the task fingerprints a kept PR whenever the filters look for near duplicates)."""
     if dups is not None:
-        if shingles is None:
-            shingles = fingerprint(Analysis.model_validate_json(analysis_json).code_patch)
+        assert shingles is not None, f"{pr.instance_id}: no fingerprint"
         dup = dups.find(shingles)
         if dup is not None:
             ws.set_pr_stage(pr.instance_id, "dropped", analysis_json=analysis_json, outcome=Outcome.failed(
