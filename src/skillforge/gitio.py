@@ -180,6 +180,11 @@ def _canon_mode(mode: int) -> int:
     return 0o160000
 
 
+# the modes trees hold (as git writes them), and the text of the canonical modes of blobs
+_MODES = {b"100644": 0o100644, b"100755": 0o100755, b"40000": 0o040000, b"120000": 0o120000, b"160000": 0o160000}
+_MODE_TEXT = {0o100644: "100644", 0o100755: "100755", 0o120000: "120000"}
+
+
 class CachingObjectDB(git.db.GitCmdObjectDB):
     """GitPython's object database (one persistent ``git cat-file --batch`` per handle) that keeps
     the objects it read by id, least recently used first out, up to :attr:`max_bytes`: a blob read
@@ -193,8 +198,9 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         super().__init__(root_path, git_cmd)
         self._objects: OrderedDict[bytes, tuple[bytes, bytes]] = OrderedDict()  # binsha -> (type, data)
         self._bytes = 0
-        self._blobs: OrderedDict[bytes, dict[str, tuple[str, str]]] = OrderedDict()  # tree binsha -> its blobs
+        self._blobs: OrderedDict[tuple[bytes, str], dict[str, tuple[str, str]]] = OrderedDict()  # (tree, prefix) -> blobs
         self._blobs_kept = 0
+        self._roots: dict[bytes, bytes] = {}  # commit binsha -> its root tree's (see prefetch_commits)
 
     def object(self, binsha: bytes) -> tuple[bytes, bytes]:
         """``(type, data)`` of the object ``binsha``; ``ValueError`` when git has none."""
@@ -226,8 +232,8 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         # GitPython's own ``cat-file --batch`` (the process ``get_object_data`` reads from): it has no
         # public call that asks for several objects; a GitPython without this one skips the prefetch
         persistent = getattr(self._git, "_get_persistent_cmd", None)
-        if len(wanted) < 2 or persistent is None:
-            return  # one object: object() asks for it when it is needed
+        if not wanted or persistent is None:
+            return
         cmd = persistent("cat_file_all", "cat_file", batch=True)
         for i in range(0, len(wanted), self.prefetch_batch):
             chunk = wanted[i:i + self.prefetch_batch]
@@ -251,15 +257,17 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         typename, data = self.object(binsha)
         return OStream(binsha, typename, len(data), io.BytesIO(data))
 
-    def tree_blobs(self, binsha: bytes) -> dict[str, tuple[str, str]]:
+    def tree_blobs(self, binsha: bytes, prefix: str = "") -> dict[str, tuple[str, str]]:
         """The blobs (files and symlinks; submodules left out) of the tree ``binsha`` as
-        ``git ls-tree -r`` lists them: path (relative to it, decoded as UTF-8 with surrogate
-        escapes) -> (mode, id), in git's tree order. Kept by tree id, so a commit's listing is built
-        from those of the subtrees it shares with the commits before: the dict returned is shared,
-        never to be changed."""
-        got = self._blobs.get(binsha)
+        ``git ls-tree -r`` lists them: path (``prefix`` and the path relative to the tree, decoded
+        as UTF-8 with surrogate escapes) -> (mode, id), in git's tree order. Kept by tree id and
+        prefix, so a commit's listing is built from those of the subtrees it shares with the
+        commits before (each copied whole, as it is kept): the dict returned is shared, never to be
+        changed."""
+        key = (binsha, prefix)
+        got = self._blobs.get(key)
         if got is not None:
-            self._blobs.move_to_end(binsha)
+            self._blobs.move_to_end(key)
             return got
         typename, data = self.object(binsha)
         if typename != b"tree":
@@ -269,36 +277,55 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         while pos < end:
             space = data.index(b" ", pos)
             nul = data.index(b"\0", space)
-            mode = _canon_mode(int(data[pos:space], 8))
+            raw = data[pos:space]
+            mode = _MODES.get(raw) or _canon_mode(int(raw, 8))
             name, sha = data[space + 1:nul].decode("utf-8", "surrogateescape"), data[nul + 1:nul + 21]
             if len(sha) != 20:
                 raise ValueError(f"tree {binsha.hex()} is truncated")
             pos = nul + 21
             entries.append((mode, name, sha))
         # the subtrees not listed yet, read in one round trip (then theirs, a level down, in one more)
-        self.prefetch(sha for mode, _, sha in entries if mode == 0o040000 and sha not in self._blobs)
+        self.prefetch(sha for mode, name, sha in entries
+                      if mode == 0o040000 and (sha, f"{prefix}{name}/") not in self._blobs)
         out: dict[str, tuple[str, str]] = {}
         for mode, name, sha in entries:
             if mode == 0o040000:
-                prefix = name + "/"
-                out.update({prefix + path: entry for path, entry in self.tree_blobs(sha).items()})
+                out.update(self.tree_blobs(sha, f"{prefix}{name}/"))
             elif mode != 0o160000:
-                out[name] = ("%06o" % mode, sha.hex())
-        self._blobs[binsha] = out
+                out[prefix + name] = (_MODE_TEXT[mode], sha.hex())
+        self._blobs[key] = out
         self._blobs_kept += len(out)
         while self._blobs_kept > self.max_entries and len(self._blobs) > 1:
             _, old_blobs = self._blobs.popitem(last=False)
             self._blobs_kept -= len(old_blobs)
         return out
 
+    max_roots = 1 << 16  # commits whose root tree is known without their object
+
     def prefetch_commits(self, commits: Iterable[str]) -> None:
-        """:meth:`prefetch` the commits ``commits`` (40 hex digits each; others are left alone) whose
-        trees are not listed yet, then their root trees: two round trips for what
-        :meth:`commit_blobs` of each reads first."""
-        binshas = [bytes.fromhex(c) for c in commits if _HEX40.fullmatch(c)]
-        self.prefetch(binshas)
-        roots = (_root_tree(*self._objects[b]) for b in binshas if b in self._objects)
-        self.prefetch(root for root in roots if root is not None and root not in self._blobs)
+        """The root trees of the commits ``commits`` (40 hex digits each; others are left alone) not
+        known yet, asked for as ``<commit>^{tree}``: one round trip for what :meth:`commit_blobs` of
+        each reads first, and no commit object read. An id git cannot peel to a tree is left for
+        :meth:`commit_blobs` to look at (and git to report)."""
+        persistent = getattr(self._git, "_get_persistent_cmd", None)
+        wanted = [c for c in dict.fromkeys(commits) if _HEX40.fullmatch(c) and bytes.fromhex(c) not in self._roots]
+        if not wanted or persistent is None:
+            return
+        cmd = persistent("cat_file_all", "cat_file", batch=True)
+        cmd.stdin.write("".join(f"{c}^{{tree}}\n" for c in wanted).encode())
+        cmd.stdin.flush()
+        if len(self._roots) + len(wanted) > self.max_roots:
+            self._roots.clear()
+        for commit in wanted:
+            header = cmd.stdout.readline().split()
+            if len(header) != 3:  # "<name> missing" (or ambiguous): no content follows
+                continue
+            data = cmd.stdout.read(int(header[2]))
+            cmd.stdout.read(1)  # the newline after the content
+            tree = bytes.fromhex(header[0].decode())
+            if header[1] == b"tree" and tree.hex() != commit:  # (a tree's id peels to itself: not a commit)
+                self._keep(tree, b"tree", data)
+                self._roots[bytes.fromhex(commit)] = tree
 
     def commit_blobs(self, commit: str) -> dict[str, tuple[str, str]] | None:
         """:meth:`tree_blobs` of the tree of the commit ``commit`` (40 hex digits); None when it is
@@ -306,7 +333,10 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         if not _HEX40.fullmatch(commit):
             return None
         try:
-            root = _root_tree(*self.object(bytes.fromhex(commit)))
+            binsha = bytes.fromhex(commit)
+            root = self._roots.get(binsha)
+            if root is None:
+                root = _root_tree(*self.object(binsha))
             return self.tree_blobs(root) if root is not None else None
         except (ValueError, RecursionError):
             return None  # git says what is wrong (or lists a tree nested too deeply for this walk)

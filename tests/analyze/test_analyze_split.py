@@ -265,6 +265,33 @@ def test_config_broken_files_do_not_crash():
     assert cfg.testpaths == ("t",)
 
 
+@pytest.mark.parametrize("text", [
+    "[tool:pytest]\ntestpaths = t\n",
+    "[metadata]\nname = x\n   [tool:pytest]   \ntestpaths = t\n",  # a header on an indented line
+    "[tool:pytest] ; the section's comment\ntestpaths = t\n",
+    "[DEFAULT]\ntestpaths = d\n\n[tool:pytest]\npython_files = x_*.py\n",  # defaults in every section
+    "# [tool:pytest] is not here\n[metadata]\nname = x\n",
+    "[tool:pytest]\ntestpaths = t\n[tool:pytest]\ntestpaths = u\n",  # twice: read as one (strict off)
+    "[tool:pytest\ntestpaths = t\n",  # no section at all
+    "testpaths = t\n[tool:pytest]\n",  # an option before any section: configparser's error
+])
+def test_config_setup_cfg_is_what_configparser_reads(text):
+    """Only the ``[tool:pytest]`` items of ``setup.cfg`` are read (a file without that header is not
+    parsed): what a ConfigParser without interpolation makes of the file, or the defaults."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(text)
+        values = dict(parser.items("tool:pytest")) if parser.has_section("tool:pytest") else None
+    except configparser.Error:
+        values = None
+    cfg = load_test_config(_reader({"setup.cfg": text}))
+    want = load_test_config(_reader({})) if values is None else load_test_config(
+        _reader({"setup.cfg": "[tool:pytest]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())}))
+    assert cfg == want and (values is None or cfg.source == "setup.cfg")
+
+
 # --------------------------------------------------------------------------- split_patch
 
 

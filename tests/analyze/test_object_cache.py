@@ -125,12 +125,12 @@ def commits(repo) -> list[str]:
     return sh(repo, "rev-list", "--all").split()
 
 
-def _git_blobs(project, sha: str) -> list[tuple[str, tuple[str, str]]]:
+def _git_blobs(project, sha: str, submodule: bool = True) -> list[tuple[str, tuple[str, str]]]:
     """The files ``git ls-tree -r`` lists for ``sha`` (submodules left out): (path, (mode, id)), in its order."""
     out = subprocess.run(["git", "ls-tree", "-r", "-z", "--full-tree", sha], cwd=project, env=ENV,
                          capture_output=True, check=True).stdout
     records = [rec.split(b"\t", 1) for rec in out.split(b"\0") if rec]
-    assert any(meta.split()[1] == b"commit" for meta, _ in records)  # the submodule is listed by git
+    assert not submodule or any(meta.split()[1] == b"commit" for meta, _ in records)  # the submodule is listed by git
     return [(path.decode("utf-8", "surrogateescape"), (meta.split()[0].decode(), meta.split()[2].decode()))
             for meta, path in records if meta.split()[1] == b"blob"]
 
@@ -172,6 +172,53 @@ def test_commit_files_are_what_git_ls_tree_lists(project, monkeypatch, max_entri
     finally:
         repo.close()
         plain.close()
+
+
+@pytest.mark.parametrize("max_entries", [2, 1 << 18])
+def test_one_subtree_under_several_names_is_listed_under_each(tmp_path, monkeypatch, max_entries):
+    """Listings are kept by tree id and the folder it is listed under: a folder copied (the same tree
+    id at ``a/``, ``b/`` and ``x/a/``), then one copy changed, lists each copy's files by its own path."""
+    monkeypatch.setattr(gitio.CachingObjectDB, "max_entries", max_entries)
+    repo_dir = tmp_path / "copies"
+    repo_dir.mkdir()
+    sh(repo_dir, "init", "-q", "-b", "main")
+    for folder in ("a", "b", "x/a"):
+        (repo_dir / folder / "in").mkdir(parents=True)
+        (repo_dir / folder / "f.py").write_text("F = 1\n")
+        (repo_dir / folder / "in" / "g.py").write_text("G = 1\n")
+    sh(repo_dir, "add", ".")
+    sh(repo_dir, "commit", "-qm", "copies")
+    (repo_dir / "b" / "in" / "g.py").write_text("G = 2\n")
+    sh(repo_dir, "commit", "-qam", "one copy changed")
+    repo = gitio.open_repo(repo_dir)
+    try:
+        assert sh(repo_dir, "rev-parse", "HEAD~1:a") == sh(repo_dir, "rev-parse", "HEAD~1:x/a")  # one tree
+        for sha in commits(repo_dir) * 2:
+            assert list(repo.odb.commit_blobs(sha).items()) == _git_blobs(repo_dir, sha, submodule=False)
+        assert "x/a/in/g.py" in repo.odb.commit_blobs(commits(repo_dir)[0])
+    finally:
+        repo.close()
+
+
+def test_root_trees_are_asked_for_by_commit(project, monkeypatch):
+    """``prefetch_commits`` reads each commit's root tree (``<commit>^{tree}``) and no commit object;
+    an id that is no commit (a tree peels to itself), a name or one git lacks is left to
+    ``commit_blobs``, which says None for it as before."""
+    repo = gitio.open_repo(project)
+    try:
+        shas = commits(project)
+        root = sh(project, "rev-parse", f"{shas[0]}^{{tree}}").strip()
+        repo.odb.prefetch_commits([*shas, root, "HEAD", "f" * 40])
+        asked = []
+        real, ours = git.cmd.Git.get_object_data, repo.odb._git
+        monkeypatch.setattr(git.cmd.Git, "get_object_data",
+                            lambda self, ref: (self is ours and asked.append(ref)) or real(self, ref))
+        for sha in shas:
+            assert list(repo.odb.commit_blobs(sha).items()) == _git_blobs(project, sha)
+        assert not asked and bytes.fromhex(shas[0]) not in repo.odb._objects  # no commit object read
+        assert repo.odb.commit_blobs(root) is None and repo.odb.commit_blobs("f" * 40) is None
+    finally:
+        repo.close()
 
 
 @pytest.mark.parametrize("max_bytes", [64, 2048, 1 << 20])  # nothing kept, some evicted, everything kept

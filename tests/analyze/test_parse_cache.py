@@ -193,6 +193,41 @@ def test_statement_memo_gives_what_a_walk_gives(monkeypatch):
     assert errors > 20  # the same text parsed with an error here and without one there: walked each time
 
 
+def test_class_body_memo_gives_what_a_walk_gives(monkeypatch):
+    """The definitions of a class body are kept by their text too: versions of a module whose classes
+    gain, lose, change and reorder methods -- the same method text in two classes, in a nested class
+    (another column), decorated, with a syntax error -- give what a walk that keeps nothing gives."""
+    from skillforge.analyze.entities import run_walk
+    from skillforge.analyze.lang import python as py
+
+    rng = random.Random(5)
+    methods = [b"def size(self):\n    return 1", b"@property\ndef name(self):\n    return 'x'",
+               b"async def fetch(self):\n    def inner():\n        return 2\n    return inner()",
+               b"@staticmethod\ndef make():\n    class Local:\n        pass\n    return Local",
+               b"def broken(self:\n    pass", b"class Inner:\n    def size(self):\n        return 1",
+               b"x = 1", b"def size(self):\n    return 2"]
+
+    def body(indent: bytes) -> bytes:
+        picked = [rng.choice(methods) for _ in range(rng.randint(1, 6))]
+        return b"\n\n".join(b"\n".join(indent + line for line in m.split(b"\n")) for m in picked)
+
+    memo = py._StatementMemo(max_entities=64)
+    monkeypatch.setattr(py, "_STATEMENTS", memo)
+    shared = 0
+    for _ in range(150):
+        classes = [b"class %s:\n%s" % (name, body(b"    ")) for name in rng.sample([b"A", b"B", b"C"], rng.randint(1, 3))]
+        if rng.random() < 0.3:
+            classes.append(b"class Outer:\n    class Nested:\n" + body(b"        "))
+        source = b"import os\n\n\n" + b"\n\n\n".join(classes) + b"\n"
+        tree = py.parse(source)
+        walked: list = []
+        run_walk(py._walk_entities(tree.root_node, [], None, walked, True, None))  # no source: nothing kept
+        got = py.entities(tree)
+        assert got == walked, source
+        shared += sum(a is b for a, b in zip(got, py.entities(tree)))
+    assert shared > 100, shared
+
+
 SETTLE = b'''import os
 import sys
 
@@ -311,3 +346,22 @@ def test_a_version_whose_key_another_holds_is_parsed_as_itself():
     got = cache.get("m.py", b)
     assert got is not first and got.data == b and [e.name for e in got.entities] == ["g"]
     assert cache.get("m.py", b) is got
+
+
+def test_a_versions_tests_are_kept_by_module_path_and_configuration():
+    """A parsed version keeps its tests per module path and pytest configuration: a test module renamed,
+    or read under another configuration, names its own tests (the list kept is the one given again)."""
+    from skillforge.analyze.lang.python import test_items
+    from skillforge.analyze.split import TestConfig
+
+    source = b"def test_one():\n    pass\n\n\ndef check_two():\n    pass\n\n\nclass TestBox:\n    def test_three(self):\n        pass\n"
+    parsed = _ParseCache().get("tests/test_box.py", source)
+    default, checks = TestConfig(), TestConfig(python_functions=("check",))
+    first = parsed.test_items("tests/test_box.py", default)
+    assert [t.nodeid for t in first] == ["tests/test_box.py::test_one", "tests/test_box.py::TestBox::test_three"]
+    assert parsed.test_items("tests/test_box.py", default) is first
+    assert [t.nodeid for t in parsed.test_items("tests/test_moved.py", default)] == [
+        "tests/test_moved.py::test_one", "tests/test_moved.py::TestBox::test_three"]
+    assert [t.nodeid for t in parsed.test_items("tests/test_box.py", checks)] == ["tests/test_box.py::check_two"]
+    for path, config in (("tests/test_box.py", default), ("tests/test_moved.py", default), ("tests/test_box.py", checks)):
+        assert parsed.test_items(path, config) == test_items(path, source, config)

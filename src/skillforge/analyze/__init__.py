@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from skillforge.schema import Analysis, CodeLocation, FileChange
 from skillforge.analyze import trivial as _trivial
 from skillforge.analyze.entities import (
-    Entity, TouchResult, _line_owners, _newlines, _nonblank, definitions, line_at, locate_edits, touch_entities,
+    Entity, TestItem, TouchResult, _line_owners, _newlines, _nonblank, definitions, line_at, locate_edits, touch_entities,
 )
 from skillforge.analyze.lang import PYTHON, LanguageAdapter, adapter_for
 from skillforge.analyze.lang.pydeep import too_deep
@@ -139,9 +139,9 @@ def _encode(text: str) -> bytes:
 
 
 class _Parsed:
-    """A parsed file (and its source) and (on first use) its entities."""
+    """A parsed file (and its source) and (on first use) its entities and its tests."""
 
-    __slots__ = ("_entities", "data", "deep", "find", "tree")
+    __slots__ = ("_entities", "_tests", "data", "deep", "find", "tree")
 
     def __init__(self, tree, find, deep: bool = False, data: bytes | None = None) -> None:
         self.tree = tree
@@ -149,12 +149,22 @@ class _Parsed:
         self.deep = deep  # too deep to parse whole: the tree has its deepest bodies blanked
         self.data = data
         self._entities = None
+        self._tests: dict[tuple[str, TestConfig], list[TestItem]] = {}
 
     @property
     def entities(self) -> list[Entity]:
         if self._entities is None:
             self._entities = self.find(self.tree)
         return self._entities
+
+    def test_items(self, path: str, config: TestConfig) -> list[TestItem]:
+        """The tests pytest would collect from this version as module ``path`` (kept: a test
+        module's new side is the next change's old side; the list is shared, never to be changed)."""
+        key = (path, config)
+        got = self._tests.get(key)
+        if got is None:
+            got = self._tests[key] = _adapter(path).test_items(path, self.tree, config)
+        return got
 
 
 class _ParseCache:
@@ -408,11 +418,10 @@ def _changed_tests(
 ) -> list[str]:
     old_p = _PARSED.get(path, old_src) if old_src is not None else None
     new_p = _PARSED.get(path, new_src, (old_p, old_src, fd) if old_p is not None else None)
-    adapter = _adapter(path)
-    new_items = adapter.test_items(path, new_p.tree, config)
+    new_items = new_p.test_items(path, config)
     if not new_items:
         return []
-    old_items = adapter.test_items(fd.old_path or path, old_p.tree, config) if old_p is not None else []
+    old_items = old_p.test_items(fd.old_path or path, config) if old_p is not None else []
     old_quals = {t.qualname for t in old_items}
 
     touched: set[str] = set()

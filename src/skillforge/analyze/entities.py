@@ -478,7 +478,6 @@ def touch_entities(
     order = {e.qualname: (0, e.start_line) for e in reversed(new_ents)}
     for e in reversed(old_ents):
         order.setdefault(e.qualname, (1, e.start_line))
-    # names defined on one line (`a = b = 1`) in name order: a set's order changes with the hash seed
     added = sorted(new_names - old_names, key=lambda q: (order[q], q))
     removed = sorted(old_names - new_names, key=lambda q: (order[q], q))
     mod = sorted(modified, key=lambda q: order[q])
@@ -552,9 +551,17 @@ def _touched_locations(source: bytes, ents: list[Entity], changed: Iterable[int]
 def _hashes(ents: list[Entity]) -> dict[str, list[str]]:
     """Each name of ``ents`` -> the text hashes of its definitions, sorted."""
     out: dict[str, list[str]] = {}
+    repeated = []
     for e in ents:
-        out.setdefault(e.qualname, []).append(e.text_hash)
-    return {q: sorted(h) for q, h in out.items()}
+        got = out.get(e.qualname)
+        if got is None:
+            out[e.qualname] = [e.text_hash]
+        else:
+            got.append(e.text_hash)
+            repeated.append(got)
+    for got in repeated:
+        got.sort()
+    return out
 
 
 def locate_edits(

@@ -81,6 +81,7 @@ class NearDuplicates:
     _sets: dict[str, frozenset[str]] = field(default_factory=dict)
     _order: dict[str, int] = field(default_factory=dict)  # when each was kept: the first kept wins a tie
     _postings: dict[str, list[str]] = field(default_factory=dict, repr=False)  # prefix line -> PRs
+    _last_prefix: tuple[frozenset[str], float, list[str]] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self._sets)
@@ -89,8 +90,13 @@ class NearDuplicates:
         """The lines of ``shingles`` that any set at least ``threshold`` similar shares one of: the
         first ``n - floor(threshold * n) + 1`` in the order (the floor makes it a line longer at
         worst, never shorter, whatever the float's rounding)."""
+        last = self._last_prefix
+        if last is not None and last[0] is shingles and last[1] == self.threshold:
+            return last[2]  # find, then add: ranked once
         n = len(shingles)
-        return sorted(shingles, key=_rank)[:n - math.floor(self.threshold * n) + 1]
+        prefix = sorted(shingles, key=_rank)[:n - math.floor(self.threshold * n) + 1]
+        self._last_prefix = (shingles, self.threshold, prefix)
+        return prefix
 
     def find(self, shingles: frozenset[str]) -> str | None:
         """The kept PR most similar to ``shingles``, if at least ``threshold`` similar (the first kept

@@ -143,14 +143,23 @@ def _from_mapping(values: dict, source: str) -> TestConfig:
 
 
 def _ini_section(text: str, section: str) -> dict | None:
+    if f"[{section}]" not in text:
+        return None  # (configparser reads a section's header from its stripped line: not there)
+    sections = ini_sections(text)
+    return sections.get(section) if sections is not None else None
+
+
+@lru_cache(maxsize=32)
+def ini_sections(text: str) -> dict[str, dict[str, str]] | None:
+    """Each section of an INI text (``setup.cfg``, ``tox.ini``) -> its items (the defaults
+    included), as configparser reads them without interpolation; None when it cannot. Kept for
+    the texts read last, as :func:`toml_data`: the dicts are shared, never to be changed."""
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         parser.read_string(text)
     except configparser.Error:
         return None
-    if not parser.has_section(section):
-        return None
-    return dict(parser.items(section))
+    return {s: dict(parser.items(s)) for s in parser.sections()}
 
 
 @lru_cache(maxsize=32)

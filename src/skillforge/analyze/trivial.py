@@ -28,7 +28,6 @@ when every file is.
 
 from __future__ import annotations
 
-import configparser
 import json
 import posixpath
 import tomllib
@@ -38,7 +37,7 @@ from tree_sitter import Node, Tree
 
 from skillforge.analyze.lang import PYTHON, adapter_for
 from skillforge.analyze.lang.pydeep import too_deep
-from skillforge.analyze.split import toml_data
+from skillforge.analyze.split import ini_sections, toml_data
 
 __all__ = ["KINDS", "change_kind", "combine", "parse_for"]
 
@@ -238,15 +237,7 @@ def _config_kind(path: str, old: bytes, new: bytes) -> str | None:
             return "whitespace"
         return "version bump" if isinstance(a, dict) and isinstance(b, dict) and _drop(a, ("version",)) == _drop(b, ("version",)) else None
     if base == "setup.cfg":
-        def sections(text: str) -> dict | None:
-            parser = configparser.ConfigParser(interpolation=None, strict=False)
-            try:
-                parser.read_string(text)
-            except configparser.Error:
-                return None
-            return {s: dict(parser.items(s)) for s in parser.sections()}
-
-        a2, b2 = sections(old_t), sections(new_t)
+        a2, b2 = ini_sections(old_t), ini_sections(new_t)
         if a2 is None or b2 is None:
             return None
         if a2 == b2:

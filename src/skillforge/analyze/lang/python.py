@@ -219,37 +219,26 @@ def _walk_entities(node: Node, scope: list[str], scope_kind: str | None, out: li
 
 def _walk_nodes(children: Iterable[Node], scope: list[str], scope_kind: str | None, out: list[Entity],
                 module_level: bool, source: bytes | None):
-    """:func:`_walk_entities` of some of a node's children."""
+    """:func:`_walk_entities` of some of a node's children. With the tree's ``source``, the
+    definitions of a class body are kept by their text, as module-level statements are (see
+    :class:`_StatementMemo`): a change to one method of a long class walks that method alone."""
+    memo = source is not None and scope_kind == "class"
+    scope_key = tuple(scope) if memo else ()
     for child in children:
         ctype = child.type
         if ctype in _DEF_TYPES or ctype == "decorated_definition":
-            defn, decs = _definition(child)
-            if defn.type not in _DEF_TYPES:
-                continue
-            name = _text(defn.child_by_field_name("name"))
-            qual = ".".join([*scope, name])
-            dec_names = tuple(_decorator_name(d) for d in decs)
-            if defn.type == "class_definition":
-                kind = "class"
+            if memo and not child.has_error:
+                assert source is not None
+                key = (scope_key, *_STATEMENTS.key(child, source))
+                row = child.start_point[0]
+                got = _STATEMENTS.get(key, row)
+                if got is None:
+                    got = []
+                    yield from _walk_definition(child, scope, scope_kind, got, source)
+                    _STATEMENTS.put(key, row, got)
+                out.extend(got)
             else:
-                kind = _function_kind(defn, list(dec_names), in_class=scope_kind == "class")
-            out.append(
-                Entity(
-                    qualname=qual,
-                    name=name,
-                    kind=kind,
-                    start_line=child.start_point[0] + 1,
-                    end_line=_end_line(child),
-                    def_line=defn.start_point[0] + 1,
-                    decorators=dec_names,
-                    parent=".".join(scope) or None,
-                    text_hash=_hash(child),
-                )
-            )
-            body = defn.child_by_field_name("body")
-            if body is not None and _defines(body, source):
-                yield _walk_entities(body, [*scope, name], "class" if kind == "class" else "function", out, False,
-                                     source)
+                yield from _walk_definition(child, scope, scope_kind, out, source)
         elif module_level and ctype in ("expression_statement", "type_alias_statement"):
             for name in _assigned_names(child):
                 out.append(
@@ -265,6 +254,37 @@ def _walk_nodes(children: Iterable[Node], scope: list[str], scope_kind: str | No
                 )
         elif ctype in _BLOCK_STATEMENTS and (module_level or _defines(child, source)):
             yield _walk_entities(child, scope, scope_kind, out, module_level, source)
+
+
+def _walk_definition(child: Node, scope: list[str], scope_kind: str | None, out: list[Entity], source: bytes | None):
+    """The entities of one definition (a ``def``, a ``class``, either decorated) and of what it holds:
+    part of a :func:`_walk_nodes` step (``yield from``)."""
+    defn, decs = _definition(child)
+    if defn.type not in _DEF_TYPES:
+        return
+    name = _text(defn.child_by_field_name("name"))
+    qual = ".".join([*scope, name])
+    dec_names = tuple(_decorator_name(d) for d in decs)
+    if defn.type == "class_definition":
+        kind = "class"
+    else:
+        kind = _function_kind(defn, list(dec_names), in_class=scope_kind == "class")
+    out.append(
+        Entity(
+            qualname=qual,
+            name=name,
+            kind=kind,
+            start_line=child.start_point[0] + 1,
+            end_line=_end_line(child),
+            def_line=defn.start_point[0] + 1,
+            decorators=dec_names,
+            parent=".".join(scope) or None,
+            text_hash=_hash(child),
+        )
+    )
+    body = defn.child_by_field_name("body")
+    if body is not None and _defines(body, source):
+        yield _walk_entities(body, [*scope, name], "class" if kind == "class" else "function", out, False, source)
 
 
 def entities(source: bytes | str | Tree) -> list[Entity]:
@@ -286,6 +306,11 @@ def entities(source: bytes | str | Tree) -> list[Entity]:
     for child in root.children:
         _statement_entities(child, padded, out)
     return out
+
+
+# the module-level statements that can hold an entity (what _walk_nodes looks at)
+_MODULE_ENTITY_TYPES = frozenset((*_DEF_TYPES, "decorated_definition", "expression_statement", "type_alias_statement",
+                                  *_BLOCK_STATEMENTS))
 
 
 class _StatementMemo:
@@ -328,6 +353,8 @@ _STATEMENTS = _StatementMemo()
 def _statement_entities(child: Node, source: bytes, out: list[Entity]) -> None:
     """The entities of one module-level statement, appended to ``out`` (see :class:`_StatementMemo`;
     a statement with a syntax error is walked, never kept)."""
+    if child.type not in _MODULE_ENTITY_TYPES:
+        return  # an import, a comment...: no entity, whatever it holds
     if child.has_error:
         run_walk(_walk_nodes((child,), [], None, out, True, source))
         return
