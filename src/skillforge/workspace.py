@@ -283,8 +283,10 @@ class Workspace:
             return self._db.execute(sql, params).fetchall()
 
     def _execute(self, sql: str, params: tuple | dict = ()) -> None:
-        with self.transaction() as db:
-            db.execute(sql, params)
+        """One statement: a transaction of its own (the connection commits each statement that is
+        not in a :meth:`transaction`)."""
+        with self._lock:
+            self._db.execute(sql, params)
 
     def integrity_ok(self) -> bool:
         return self._query("PRAGMA integrity_check")[0][0] == "ok"

@@ -211,6 +211,7 @@ def test_innermost_lines_in_one_sweep():
         assert _line_owners(ents, range(-1, n + 3), n) == {ln: painted[ln] for ln in range(1, n + 1)}
         some = rng.sample(range(1, n + 1), k=min(n, rng.randint(0, 4)))  # a few lines: the sweep stops early
         assert _line_owners(ents, some, n) == {ln: painted[ln] for ln in some}
+        assert _line_owners(ents, sorted(some), n, ordered=True) == {ln: painted[ln] for ln in some}  # as _nonblank gives
     deep = [Entity("q", "q", "function", k + 1, 6000, k + 1) for k in range(5000)]
     started = time.monotonic()
     owner = _line_owners(deep, range(1, 6001), 6000)
@@ -224,7 +225,9 @@ def test_nonblank_lines_are_those_split_gives():
         lines = source.split(b"\n")
         asked = [rng.randint(-1, len(lines) + 2) for _ in range(rng.randint(0, 8))]
         expected = sorted({ln for ln in asked if 1 <= ln <= len(lines) and lines[ln - 1].strip()})
-        assert _nonblank(source, asked) == (expected, len(lines)), source
+        got = _nonblank(source, asked)
+        assert got == (expected, len(lines)), source
+        assert _nonblank(source, asked) is got and _nonblank(source, list(asked)) == got  # kept for the same two
 
 
 # --------------------------------------------------------------------------- what a test module is

@@ -354,14 +354,14 @@ def _edited(base: tuple[_Parsed, bytes, FileDiff], new_size: int, settle: bool =
             s, ls, _t, lt = _hunk_counts(hunk[0])
         except PatchError:
             return None
-        new_bytes = 0
-        for ln in hunk[1:]:
-            if ln.startswith("\\"):
-                return None  # "no newline at end of file": parse from scratch
-            if ln in ("\n", "\r\n"):
-                new_bytes += len(ln)
-            elif ln[:1] in (" ", "+"):
-                new_bytes += len(ln[1:].encode("utf-8", "surrogateescape"))
+        body = hunk[1:]
+        if any(ln[:1] == "\\" for ln in body):
+            return None  # "no newline at end of file": parse from scratch
+        # the new side's lines: context and added ones without their mark, blank context lines whole
+        kept = [ln for ln in body if ln[:1] in (" ", "+")]
+        blank = sum(len(ln) for ln in body if ln in ("\n", "\r\n"))
+        text = "".join(kept)
+        new_bytes = blank + (len(text) if text.isascii() else len(text.encode("utf-8", "surrogateescape"))) - len(kept)
         row = s - 1 if ls else s
         if row < floor or row + ls >= lines:
             return None
@@ -430,7 +430,7 @@ def _changed_tests(
             continue
         ents = definitions(parsed.entities)
         nonblank, n_lines = _nonblank(src, lines)
-        owner = _line_owners(ents, nonblank, n_lines)  # the innermost definition of each line, in one sweep
+        owner = _line_owners(ents, nonblank, n_lines, ordered=True)  # the innermost definition of each line, in one sweep
         for ln in nonblank:
             if owner[ln] != -1:
                 touched.add(ents[owner[ln]].qualname)
@@ -472,6 +472,7 @@ class ChangeLabels:
     analysis: Analysis
     trivial: str | None = None  # whitespace | comments | docstrings | version bump; None: a real code change
     test_entities: list[str] = field(default_factory=list)  # tests inside code files (path::qualname)
+    code_files: list[FileDiff] = field(default_factory=list, repr=False, compare=False)  # the code patch, parsed
 
 
 def analyze_change(
@@ -569,7 +570,7 @@ def analyze_change_labels(
             if kinds and kinds[-1] is None:
                 break
             kinds.append(_trivial_kind(fd, read_old, read_new))
-        return ChangeLabels(analysis=result, trivial=_trivial.combine(kinds))
+        return ChangeLabels(analysis=result, trivial=_trivial.combine(kinds), code_files=code)
 
     entity_mod: list[str] = []
     entity_add: list[str] = []
@@ -613,7 +614,7 @@ def analyze_change_labels(
     result.added_locations = _unique(added_locations)
     result.test_functions = list(dict.fromkeys(result.test_functions))
     return ChangeLabels(analysis=result, trivial=_trivial.combine(kinds),
-                        test_entities=list(dict.fromkeys(test_entities)))
+                        test_entities=list(dict.fromkeys(test_entities)), code_files=code)
 
 
 def _trivial_kind(fd: FileDiff, read_old: ReadFile, read_new: ReadFile) -> str | None:

@@ -351,6 +351,22 @@ def _derived(what: str, of, make: Callable):
     return value
 
 
+def _derived_pair(what: str, a, b, make: Callable):
+    """:func:`_derived` of two objects: ``make(a, b)``, kept by the identity of both."""
+    key = (what, id(a), id(b))
+    with _DERIVED_LOCK:
+        got = _DERIVED.get(key)  # type: ignore[call-overload]
+        if got is not None and got[0][0] is a and got[0][1] is b:
+            _DERIVED.move_to_end(key)  # type: ignore[arg-type]
+            return got[1]
+    value = make(a, b)
+    with _DERIVED_LOCK:
+        _DERIVED[key] = ((a, b), value)  # type: ignore[index]
+        while len(_DERIVED) > 64:
+            _DERIVED.popitem(last=False)
+    return value
+
+
 def _by_start(ents: list[Entity]) -> list[int]:
     """Indexes of ``ents`` by first line, outer before inner on the same line."""
     return sorted(range(len(ents)), key=lambda k: (ents[k].start_line, -ents[k].end_line))
@@ -361,15 +377,16 @@ def definitions(ents: list[Entity]) -> list[Entity]:
     return _derived("definitions", ents, lambda ents: [e for e in ents if e.kind != "variable"])
 
 
-def _line_owners(ents: list[Entity], lines: Iterable[int], n_lines: int) -> dict[int, int]:
+def _line_owners(ents: list[Entity], lines: Iterable[int], n_lines: int, *, ordered: bool = False) -> dict[int, int]:
     """For each of ``lines`` (1-based, at most ``n_lines``), the index of the innermost entity
-    holding it (-1: none).
+    holding it (-1: none). ``ordered``: ``lines`` are sorted, distinct and in range already (what
+    :func:`_nonblank` gives).
 
     Outer entities come before inner ones in ``entities`` order, and a nested
     entity's range lies inside its parent's: taken in order of their first lines,
     the open entities form a stack whose top owns the lines up to the next start
     (linear, however deep the nesting; only the lines asked for are looked at)."""
-    wanted = sorted({ln for ln in lines if 1 <= ln <= n_lines})
+    wanted = lines if ordered and isinstance(lines, list) else sorted({ln for ln in lines if 1 <= ln <= n_lines})
     out: dict[int, int] = {}
     if not wanted:
         return out
@@ -422,7 +439,13 @@ def line_at(data: bytes, newlines, row: int) -> bytes:
 
 def _nonblank(source: bytes, lines: Iterable[int]) -> tuple[list[int], int]:
     """(those of ``lines`` (1-based) that exist in ``source`` and hold more than whitespace, in
-    order; the number of lines of ``source`` as ``split(b"\\n")`` counts them)."""
+    order; the number of lines of ``source`` as ``split(b"\\n")`` counts them). Kept for the same
+    two objects (a file side's changed lines are looked at for its entities, then its locations):
+    the list is shared, never to be changed."""
+    return _derived_pair("nonblank", source, lines, _find_nonblank)
+
+
+def _find_nonblank(source: bytes, lines: Iterable[int]) -> tuple[list[int], int]:
     newlines = _newlines(source)
     n_lines = len(newlines) + 1
     out = [ln for ln in sorted(set(lines)) if 1 <= ln <= n_lines and line_at(source, newlines, ln - 1).strip()]
@@ -431,7 +454,7 @@ def _nonblank(source: bytes, lines: Iterable[int]) -> tuple[list[int], int]:
 
 def _touch(source: bytes, ents: list[Entity], changed: Iterable[int]) -> tuple[list[Entity], bool]:
     lines, n_lines = _nonblank(source, changed)
-    owner = _line_owners(ents, lines, n_lines)
+    owner = _line_owners(ents, lines, n_lines, ordered=True)
     touched: dict[int, None] = {}
     module = False
     for ln in lines:
@@ -536,7 +559,7 @@ def _touched_locations(source: bytes, ents: list[Entity], changed: Iterable[int]
     one falls outside every definition (module-level code). Lines of tests count for neither."""
     defs, loc = _locations(ents)
     lines, n_lines = _nonblank(source, changed)
-    owner = _line_owners(defs, lines, n_lines)
+    owner = _line_owners(defs, lines, n_lines, ordered=True)
     touched: set[int] = set()
     module = False
     for ln in lines:

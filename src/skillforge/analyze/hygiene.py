@@ -39,18 +39,20 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skillforge.analyze.patch import parse_patch
+from skillforge.analyze.patch import FileDiff, parse_patch
 
 __all__ = ["Decontamination", "DecontaminationError", "NearDuplicates", "fingerprint", "jaccard"]
 
 
-def fingerprint(code_patch: str) -> frozenset[str]:
-    """The normalised changed lines of a patch, and consecutive pairs of them."""
+def fingerprint(code_patch: str | Iterable[FileDiff]) -> frozenset[str]:
+    """The normalised changed lines of a patch (its text, or its files as parsed already), and
+    consecutive pairs of them."""
     lines: list[str] = []
-    for fd in parse_patch(code_patch):
+    for fd in parse_patch(code_patch) if isinstance(code_patch, str) else code_patch:
         for hunk in fd.hunks:
             for raw in hunk[1:]:
                 tag = raw[:1]

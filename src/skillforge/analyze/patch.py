@@ -268,13 +268,13 @@ class FileDiff:
         got = self._line_numbers
         return got[0] if got is not None else [ln.source_line_no for h in self.patched_file for ln in h if ln.is_removed]
 
-    @property
+    @cached_property
     def added_count(self) -> int:
-        return sum(1 for h in self.hunks for line in h[1:] if line.startswith("+"))
+        return sum(1 for h in self.hunks for line in h[1:] if line[:1] == "+")
 
-    @property
+    @cached_property
     def removed_count(self) -> int:
-        return sum(1 for h in self.hunks for line in h[1:] if line.startswith("-"))
+        return sum(1 for h in self.hunks for line in h[1:] if line[:1] == "-")
 
 
 def changed_lines(fd: FileDiff) -> tuple[list[int], list[int]]:

@@ -351,11 +351,14 @@ class TestLayout:
         has_unittest_below: set[str] = set()
         has_other_source_below: set[str] = set()
         package_dirs: set[str] = set()
+        chains: dict[str, list[str]] = {}  # a folder -> it and its ancestors (each folder's once)
         for f in files:
             d = posixpath.dirname(f)
-            chain = [d, *_parents(d)] if d else []
-            for k, anc in enumerate(chain):
-                child_dirs.setdefault(chain[k + 1] if k + 1 < len(chain) else "", set()).add(anc)
+            chain = chains.get(d)
+            if chain is None:
+                chain = chains[d] = [d, *_parents(d)] if d else []
+                for k, anc in enumerate(chain):
+                    child_dirs.setdefault(chain[k + 1] if k + 1 < len(chain) else "", set()).add(anc)
             if f.endswith(_OTHER_SOURCE_EXT):
                 has_other_source_below.update(chain)
             if not f.endswith(".py"):

@@ -143,8 +143,8 @@ def _same(old: Node, new: Node, skip: Callable[[Node], bool], ignored: tuple[str
         a, b = stack.pop()
         if a.type != b.type:
             return False
-        if a.text == b.text:
-            continue
+        if a.end_byte - a.start_byte == b.end_byte - b.start_byte and a.text == b.text:
+            continue  # (texts of other lengths differ: neither is copied out to be compared)
         if a.type in comments:
             if b" ".join((a.text or b"").split()) != b" ".join((b.text or b"").split()):
                 return False

@@ -242,7 +242,7 @@ def _label_task(analyzer: Analyzer, config: AnalyzeConfig, fingerprints: bool):
             return _Labelled(unavailable=str(e))
         analysis = labels.analysis.model_copy(update={"encoding": pr.encoding})
         outcome = drop_reason(pr, analysis, config, labels.trivial)
-        shingles = fingerprint(analysis.code_patch) if fingerprints and outcome is None else None
+        shingles = fingerprint(labels.code_files) if fingerprints and outcome is None else None
         return _Labelled(analysis.model_dump_json(), outcome, labels.trivial, shingles)
 
     return task
