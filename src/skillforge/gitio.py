@@ -312,20 +312,22 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         if not wanted or persistent is None:
             return
         cmd = persistent("cat_file_all", "cat_file", batch=True)
-        cmd.stdin.write("".join(f"{c}^{{tree}}\n" for c in wanted).encode())
-        cmd.stdin.flush()
         if len(self._roots) + len(wanted) > self.max_roots:
             self._roots.clear()
-        for commit in wanted:
-            header = cmd.stdout.readline().split()
-            if len(header) != 3:  # "<name> missing" (or ambiguous): no content follows
-                continue
-            data = cmd.stdout.read(int(header[2]))
-            cmd.stdout.read(1)  # the newline after the content
-            tree = bytes.fromhex(header[0].decode())
-            if header[1] == b"tree" and tree.hex() != commit:  # (a tree's id peels to itself: not a commit)
-                self._keep(tree, b"tree", data)
-                self._roots[bytes.fromhex(commit)] = tree
+        for i in range(0, len(wanted), self.prefetch_batch):  # (as prefetch: a batch fits in a pipe's buffer)
+            chunk = wanted[i:i + self.prefetch_batch]
+            cmd.stdin.write("".join(f"{c}^{{tree}}\n" for c in chunk).encode())
+            cmd.stdin.flush()
+            for commit in chunk:
+                header = cmd.stdout.readline().split()
+                if len(header) != 3:  # "<name> missing" (or ambiguous): no content follows
+                    continue
+                data = cmd.stdout.read(int(header[2]))
+                cmd.stdout.read(1)  # the newline after the content
+                tree = bytes.fromhex(header[0].decode())
+                if header[1] == b"tree" and tree.hex() != commit:  # (a tree's id peels to itself: not a commit)
+                    self._keep(tree, b"tree", data)
+                    self._roots[bytes.fromhex(commit)] = tree
 
     def commit_blobs(self, commit: str) -> dict[str, tuple[str, str]] | None:
         """:meth:`tree_blobs` of the tree of the commit ``commit`` (40 hex digits); None when it is

@@ -405,9 +405,10 @@ def _line_owners(ents: list[Entity], lines: Iterable[int], n_lines: int, *, orde
 
     for k in order:
         e = ents[k]
-        settle(e.start_line)
-        if i == len(wanted):
-            return out
+        if wanted[i] < e.start_line:  # (i < len(wanted) here: the sweep ends when every line has its owner)
+            settle(e.start_line)
+            if i == len(wanted):
+                return out
         while stack and ents[stack[-1]].end_line < e.start_line:
             stack.pop()
         if stack and ents[stack[-1]].end_line < e.end_line:
@@ -501,6 +502,7 @@ def touch_entities(
     order = {e.qualname: (0, e.start_line) for e in reversed(new_ents)}
     for e in reversed(old_ents):
         order.setdefault(e.qualname, (1, e.start_line))
+    # names defined on one line (`a = b = 1`) in name order: a set's order changes with the hash seed
     added = sorted(new_names - old_names, key=lambda q: (order[q], q))
     removed = sorted(old_names - new_names, key=lambda q: (order[q], q))
     mod = sorted(modified, key=lambda q: order[q])

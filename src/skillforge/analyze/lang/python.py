@@ -318,7 +318,9 @@ class _StatementMemo:
     file's next version are those of the one before, often on other lines. A statement's entities
     depend on its own subtree alone, which (without errors) its type, first column and text decide;
     they are kept with the first line they were found on and moved to the line they are on now.
-    At most ``max_entities`` are kept (then all are let go)."""
+    The definitions of a class body are kept the same way, under their class's qualified name (a
+    changed method of a long class walks that method, not the class). At most ``max_entities``
+    are kept (then all are let go)."""
 
     def __init__(self, max_entities: int = 1 << 18) -> None:
         self.max_entities = max_entities
