@@ -229,23 +229,31 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         per object. What git does not have is left for :meth:`object` to report; an object over
         the size kept is read now and again when asked for."""
         wanted = [b for b in dict.fromkeys(binshas) if b not in self._objects]
-        # GitPython's own ``cat-file --batch`` (the process ``get_object_data`` reads from): it has no
-        # public call that asks for several objects; a GitPython without this one skips the prefetch
+        for binsha, typename, _sha, data in self._cat_batch(wanted, [b.hex() for b in wanted]):
+            self._keep(binsha, typename, data)
+
+    def _cat_batch(self, keys: list, names: list[str]) -> list[tuple[object, bytes, bytes, bytes]]:
+        """``(key, type, id, content)`` of each object that ``git cat-file --batch`` has of ``names``
+        (object names, one per key), asked in batches of :attr:`prefetch_batch` and read whole
+        before any is used (so the process stays in step whatever its caller does); [] when there
+        is nothing to ask, or GitPython has no public call that asks for several objects (its
+        persistent ``cat-file --batch``, the process ``get_object_data`` reads from, is used)."""
         persistent = getattr(self._git, "_get_persistent_cmd", None)
-        if not wanted or persistent is None:
-            return
+        if not names or persistent is None:
+            return []
         cmd = persistent("cat_file_all", "cat_file", batch=True)
-        for i in range(0, len(wanted), self.prefetch_batch):
-            chunk = wanted[i:i + self.prefetch_batch]
-            cmd.stdin.write(b"".join(b.hex().encode() + b"\n" for b in chunk))
+        out = []
+        for i in range(0, len(names), self.prefetch_batch):
+            cmd.stdin.write("".join(f"{name}\n" for name in names[i:i + self.prefetch_batch]).encode())
             cmd.stdin.flush()
-            for binsha in chunk:
+            for key in keys[i:i + self.prefetch_batch]:
                 header = cmd.stdout.readline().split()
-                if len(header) != 3:  # "<id> missing" (or ambiguous): no content follows
+                if len(header) != 3:  # "<name> missing" (or ambiguous): no content follows
                     continue
                 data = cmd.stdout.read(int(header[2]))
                 cmd.stdout.read(1)  # the newline after the content
-                self._keep(binsha, header[1], data)
+                out.append((key, header[1], header[0], data))
+        return out
 
     def info(self, binsha: bytes) -> OInfo:
         """The object's type and size, from a whole read kept for what comes next (GitPython asks for
@@ -307,27 +315,15 @@ class CachingObjectDB(git.db.GitCmdObjectDB):
         known yet, asked for as ``<commit>^{tree}``: one round trip for what :meth:`commit_blobs` of
         each reads first, and no commit object read. An id git cannot peel to a tree is left for
         :meth:`commit_blobs` to look at (and git to report)."""
-        persistent = getattr(self._git, "_get_persistent_cmd", None)
         wanted = [c for c in dict.fromkeys(commits) if _HEX40.fullmatch(c) and bytes.fromhex(c) not in self._roots]
-        if not wanted or persistent is None:
-            return
-        cmd = persistent("cat_file_all", "cat_file", batch=True)
-        if len(self._roots) + len(wanted) > self.max_roots:
+        got = self._cat_batch(wanted, [f"{c}^{{tree}}" for c in wanted])
+        if len(self._roots) + len(got) > self.max_roots:
             self._roots.clear()
-        for i in range(0, len(wanted), self.prefetch_batch):  # (as prefetch: a batch fits in a pipe's buffer)
-            chunk = wanted[i:i + self.prefetch_batch]
-            cmd.stdin.write("".join(f"{c}^{{tree}}\n" for c in chunk).encode())
-            cmd.stdin.flush()
-            for commit in chunk:
-                header = cmd.stdout.readline().split()
-                if len(header) != 3:  # "<name> missing" (or ambiguous): no content follows
-                    continue
-                data = cmd.stdout.read(int(header[2]))
-                cmd.stdout.read(1)  # the newline after the content
-                tree = bytes.fromhex(header[0].decode())
-                if header[1] == b"tree" and tree.hex() != commit:  # (a tree's id peels to itself: not a commit)
-                    self._keep(tree, b"tree", data)
-                    self._roots[bytes.fromhex(commit)] = tree
+        for commit, typename, sha, data in got:
+            if typename == b"tree" and sha.decode() != commit:  # (a tree's id peels to itself: not a commit)
+                tree = bytes.fromhex(sha.decode())
+                self._keep(tree, b"tree", data)
+                self._roots[bytes.fromhex(commit)] = tree
 
     def commit_blobs(self, commit: str) -> dict[str, tuple[str, str]] | None:
         """:meth:`tree_blobs` of the tree of the commit ``commit`` (40 hex digits); None when it is
